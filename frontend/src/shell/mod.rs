@@ -1,0 +1,1 @@
+//! Shell-word expansion with the reference's rules (BuildKit `shell.Lex`).

@@ -1,0 +1,5 @@
+//! kiln: CLI, build context, registry client, exporters, image store
+//! commands and progress rendering on top of `kiln-frontend` and
+//! `kiln-solver`.
+
+pub mod cli;
