@@ -29,7 +29,7 @@ impl Warning {
 /// `NoEmptyContinuation` -> `https://docs.docker.com/go/dockerfile/rule/no-empty-continuation/`
 pub fn rule_url(rule: &str) -> String {
     let mut slug = String::new();
-    for (i, c) in rule.chars().enumerate() {
+    for (i, c) in rule.char_indices() {
         if c.is_ascii_uppercase() {
             // A new word starts at an upper-case letter that follows a
             // lower-case one or precedes one (JSONArgs -> json-args).
