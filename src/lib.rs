@@ -3,3 +3,4 @@
 //! `kiln-solver`.
 
 pub mod cli;
+pub mod context;

@@ -14,6 +14,7 @@
 //! [`lint::Warning`]s collected along the way.
 
 pub mod error;
+pub mod instructions;
 pub mod lint;
 pub mod parser;
 pub mod shell;

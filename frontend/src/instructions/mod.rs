@@ -1,0 +1,1 @@
+//! Parsed nodes -> typed commands grouped into stages.

@@ -1,0 +1,1 @@
+//! Docker-semantics `.dockerignore` matching.

@@ -1,0 +1,3 @@
+//! The build context: walking it, `.dockerignore`, content digests.
+
+pub mod dockerignore;
