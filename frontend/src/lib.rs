@@ -13,6 +13,7 @@
 //! Problems are [`Error`]s carrying a source range; non-fatal findings are
 //! [`lint::Warning`]s collected along the way.
 
+pub mod definition;
 pub mod error;
 pub mod instructions;
 pub mod lint;
