@@ -18,6 +18,7 @@ pub mod error;
 pub mod instructions;
 pub mod lint;
 pub mod parser;
+pub mod reference;
 pub mod shell;
 
 pub use error::{Error, Result, SourceRange};
