@@ -17,6 +17,7 @@ pub mod definition;
 pub mod error;
 pub mod instructions;
 pub mod lint;
+pub mod lower;
 pub mod parser;
 pub mod reference;
 pub mod shell;
