@@ -10,3 +10,4 @@ mod env;
 mod expose;
 mod gofmt;
 mod paths;
+mod stage;
