@@ -21,5 +21,6 @@ pub mod lower;
 pub mod parser;
 pub mod reference;
 pub mod shell;
+pub mod suggest;
 
 pub use error::{Error, Result, SourceRange};
