@@ -1,6 +1,8 @@
 //! Command-line definition (clap) and dispatch.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+
+use crate::commands;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -15,6 +17,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Build an image from a Dockerfile.
+    Build(BuildArgs),
     /// Inspect what the frontend makes of a Dockerfile.
     #[command(subcommand)]
     Debug(DebugCommand),
@@ -29,11 +33,42 @@ pub enum DebugCommand {
     },
 }
 
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Build context directory.
+    pub context: String,
+    /// Name of the Dockerfile (default: CONTEXT/Dockerfile; `-` for stdin).
+    #[arg(short = 'f', long = "file")]
+    pub file: Option<String>,
+    /// Name and optionally a tag (`name:tag`); repeatable.
+    #[arg(short = 't', long = "tag")]
+    pub tags: Vec<String>,
+    /// Set a build-time variable (`KEY=VALUE`, or `KEY` to take it from the
+    /// environment); repeatable.
+    #[arg(long = "build-arg")]
+    pub build_args: Vec<String>,
+    /// Set the target build stage.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Target platform (only the host platform is supported for now).
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Set metadata on the image (`KEY=VALUE`); repeatable.
+    #[arg(long = "label")]
+    pub labels: Vec<String>,
+    /// Do not use the cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Print the lowered build graph (ops, digests, dependencies) and exit
+    /// without building.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
 /// Runs the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Debug(DebugCommand::Ast { file }) => {
-            anyhow::bail!("debug ast {file}: the parser is not wired in yet")
-        }
+        Command::Debug(DebugCommand::Ast { file }) => commands::debug_ast(&file),
+        Command::Build(args) => commands::build(&args),
     }
 }

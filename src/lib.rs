@@ -3,5 +3,6 @@
 //! `kiln-solver`.
 
 pub mod cli;
+pub mod commands;
 pub mod context;
 pub mod diagnostic;

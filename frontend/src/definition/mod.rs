@@ -101,6 +101,24 @@ impl GraphBuilder {
         &self.ops[id]
     }
 
+    /// Names an op for progress output unless it has a name already (an
+    /// op shared by several stages keeps the first).
+    pub fn set_name(&mut self, id: OpId, name: String, range: Option<SourceRange>) {
+        let meta = &mut self.ops[id].meta;
+        if meta.name.is_empty() {
+            meta.name = name;
+            meta.range = range;
+        }
+    }
+
+    /// Sets the follow paths of a local source op (known only once every
+    /// stage is lowered; they are not part of the digest).
+    pub fn set_follow_paths(&mut self, id: OpId, paths: Vec<String>) {
+        if let Op::Local(local) = &mut self.ops[id].op {
+            local.follow_paths = paths;
+        }
+    }
+
     fn digest_of(&self, op: &Op, inputs: &[OpId]) -> String {
         let canonical = Canonical {
             inputs: inputs

@@ -44,6 +44,9 @@ pub struct LocalSource {
     /// `context` for the main build context, else a named context.
     pub name: String,
     /// Only these paths (relative, sorted) are needed; empty = everything.
+    /// A transfer hint, not part of the digest: the solver hashes the
+    /// files each op reads.
+    #[serde(skip)]
     pub follow_paths: Vec<String>,
 }
 

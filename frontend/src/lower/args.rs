@@ -6,21 +6,6 @@ use std::collections::BTreeMap;
 use super::env::EnvList;
 use crate::definition::Platform;
 
-/// ARGs that are predefined (usable without an `ARG` line) and never end
-/// up in the image history unless declared.
-pub const PROXY_ARGS: [&str; 10] = [
-    "HTTP_PROXY",
-    "http_proxy",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "FTP_PROXY",
-    "ftp_proxy",
-    "NO_PROXY",
-    "no_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-];
-
 /// The automatic `BUILD*`/`TARGET*` args, overridable by build args.
 pub fn platform_args(
     build: &Platform,

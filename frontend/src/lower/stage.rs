@@ -27,7 +27,6 @@ pub struct StageState {
     pub env: EnvList,
     pub cwd: String,
     pub user: String,
-    pub platform: Platform,
     /// ARGs declared in the stage, in order (value `None` = no value).
     pub build_args: Vec<(String, Option<String>)>,
     /// SOURCE_DATE_EPOCH for history and file timestamps.
@@ -39,6 +38,11 @@ pub struct StageState {
     pub cmd_seen: Option<SourceRange>,
     pub entrypoint_seen: Option<SourceRange>,
     pub healthcheck_seen: Option<SourceRange>,
+    /// Progress numbering: `[stage 2/5]`.
+    pub step_index: usize,
+    pub step_total: usize,
+    /// `--no-cache` / `--no-cache-filter` applies to this stage.
+    pub ignore_cache: bool,
 }
 
 impl StageState {
@@ -65,14 +69,36 @@ impl StageState {
             env,
             cwd,
             user,
-            platform,
             build_args: Vec::new(),
             epoch: None,
             workdir_set: false,
             cmd_seen: None,
             entrypoint_seen: None,
             healthcheck_seen: None,
+            step_index: 0,
+            step_total: 0,
+            ignore_cache: false,
         }
+    }
+
+    /// BuildKit's progress name: `[build 2/5] RUN make` (no prefix when
+    /// the stage counts no steps).
+    pub fn progress_name(&mut self, text: &str, onbuild: bool) -> String {
+        if self.step_total == 0 {
+            return text.to_string();
+        }
+        self.step_index += 1;
+        let width = self.step_total.to_string().len();
+        let stage = if self.display_name.is_empty() {
+            String::new()
+        } else {
+            format!("{} ", self.display_name)
+        };
+        let onbuild = if onbuild { "ONBUILD " } else { "" };
+        format!(
+            "[{stage}{:>width$}/{}] {onbuild}{text}",
+            self.step_index, self.step_total
+        )
     }
 
     /// Appends a history entry; `by_buildkit` marks entries of ops that ran

@@ -49,8 +49,10 @@ pub struct Heredoc {
 
 impl Node {
     /// Lower-case instruction name (`run`), the key every later step uses.
+    /// Lower-cased as Go does it (so `WOR\u{212A}DIR`, with a Kelvin sign,
+    /// is `workdir` as in BuildKit).
     pub fn name(&self) -> String {
-        self.keyword.to_ascii_lowercase()
+        super::quote::go_to_lower(&self.keyword)
     }
 
     pub fn range(&self) -> SourceRange {

@@ -1,0 +1,430 @@
+//! Dispatching one stage: its starting state, then each instruction with
+//! its words expanded against the ARG/ENV in scope.
+
+use std::collections::BTreeSet;
+
+use super::graph::{Lowering, Step};
+use super::stage::StageState;
+use super::{args, paths};
+use crate::definition::{self, Chown, FileAction, FileOp, Mkdir, Op, OpMeta};
+use crate::instructions::{self, ArgInstruction, Dockerfile, Instruction, KeyValue};
+use crate::lint::Warning;
+use crate::shell::{Env, Lex};
+use crate::{suggest, Result, SourceRange};
+
+impl Lowering<'_> {
+    pub(super) fn dispatch_stage(&mut self, i: usize) -> Result<()> {
+        let mut st = self.initial_state(i)?;
+        let steps = std::mem::take(&mut self.stages[i].steps);
+        let result = steps.iter().try_for_each(|step| {
+            let range = step.instruction.range();
+            self.dispatch(&mut st, step).map_err(|e| e.or_at(range))
+        });
+        self.stages[i].steps = steps;
+        result?;
+        self.stages[i].state = Some(st);
+        Ok(())
+    }
+
+    /// The state a stage starts from: its base stage's final state, or
+    /// the base image's (or scratch's) config.
+    fn initial_state(&mut self, i: usize) -> Result<StageState> {
+        let node = &self.stages[i];
+        let display = node.display.clone();
+        let mut st = match node.base {
+            Some(b) => {
+                let mut st = self.stages[b]
+                    .state
+                    .clone()
+                    .expect("a base stage is defined, so dispatched, before its users");
+                st.display_name = display;
+                st.image.config.on_build = None;
+                st.cmd_seen = None;
+                st.entrypoint_seen = None;
+                st.healthcheck_seen = None;
+                st
+            }
+            None => {
+                let (root, image) = node
+                    .base_image
+                    .clone()
+                    .unwrap_or_else(|| (None, definition::Image::default()));
+                let platform = node
+                    .platform
+                    .clone()
+                    .unwrap_or_else(|| self.target_platform.clone());
+                StageState::new(display, image, root, platform)
+            }
+        };
+        let node = &self.stages[i];
+        let counted = node.steps.iter().filter(|s| {
+            matches!(
+                s.instruction,
+                Instruction::Add(_)
+                    | Instruction::Copy(_)
+                    | Instruction::Run(_)
+                    | Instruction::Workdir(_)
+            )
+        });
+        let from_image = node.base.is_none() && node.base_name != "scratch";
+        st.step_total = counted.count() + usize::from(from_image);
+        st.step_index = usize::from(from_image);
+        st.epoch = self.epoch;
+        st.ignore_cache = self.opts.no_cache
+            || node.name.as_ref().is_some_and(|n| {
+                self.opts
+                    .no_cache_filter
+                    .iter()
+                    .any(|f| f.eq_ignore_ascii_case(n))
+            });
+        if from_image {
+            if let Some(root) = st.root {
+                self.name_base_op(root, &st, i);
+            }
+        }
+        Ok(st)
+    }
+
+    /// Progress name of the FROM op: `[stage 1/N] FROM ref`.
+    fn name_base_op(&mut self, root: definition::OpId, st: &StageState, i: usize) {
+        let width = st.step_total.to_string().len();
+        let stage = if st.display_name.is_empty() {
+            String::new()
+        } else {
+            format!("{} ", st.display_name)
+        };
+        let name = format!(
+            "[{stage}{:>width$}/{}] FROM {}",
+            1, st.step_total, self.stages[i].base_name
+        );
+        self.graph.set_name(root, name, Some(self.stages[i].range));
+    }
+
+    fn dispatch(&mut self, st: &mut StageState, step: &Step) -> Result<()> {
+        let mut ins = step.instruction.clone();
+        let range = ins.range();
+        if !matches!(ins, Instruction::Arg(_)) {
+            let lex = self.lex;
+            let mut unmatched = BTreeSet::new();
+            ins.expand(&mut |word| {
+                let r = lex.process_word(word, &st.env)?;
+                unmatched.extend(r.unmatched);
+                Ok(r.result)
+            })?;
+            let raw = Lex {
+                skip_process_quotes: true,
+                ..Lex::new('\\')
+            };
+            ins.expand_heredocs(&mut |word| {
+                let r = raw.process_word(word, &st.env)?;
+                unmatched.extend(r.unmatched);
+                Ok(r.result)
+            })?;
+            self.report_undefined(st, unmatched, range);
+        }
+        match &mut ins {
+            Instruction::Env(c) => {
+                self.lint_pairs(&c.vars, &c.origin.keyword, "ENV", range);
+                st.env(&pairs(&c.vars));
+            }
+            Instruction::Label(c) => {
+                self.lint_legacy(&c.labels, &c.origin.keyword, range);
+                st.label(&pairs(&c.labels));
+            }
+            Instruction::Maintainer(c) => st.maintainer(&c.maintainer),
+            Instruction::Cmd(c) => st.cmd(
+                &c.command.args,
+                c.command.prepend_shell,
+                range,
+                self.warnings,
+            ),
+            Instruction::Entrypoint(c) => st.entrypoint(
+                &c.command.args,
+                c.command.prepend_shell,
+                range,
+                self.warnings,
+            ),
+            Instruction::Healthcheck(c) => {
+                st.healthcheck(to_health(&c.health), range, self.warnings)
+            }
+            Instruction::Expose(c) => {
+                let lex = self.lex;
+                c.expand_ports(&mut |word| lex.process_words(word, &st.env))?;
+                st.expose(&c.ports, range, self.warnings)?;
+            }
+            Instruction::User(c) => st.user(&c.user),
+            Instruction::Volume(c) => st.volume(&c.volumes)?,
+            Instruction::StopSignal(c) => st.stop_signal(&c.signal)?,
+            Instruction::Shell(c) => st.shell(&c.shell),
+            Instruction::Onbuild(c) => st.onbuild(&c.expression),
+            Instruction::Arg(c) => self.dispatch_arg(st, c)?,
+            Instruction::Workdir(c) => {
+                self.dispatch_workdir(st, &c.path, &c.origin.original, step.onbuild, range)
+            }
+            Instruction::Run(c) => self.dispatch_run(st, c, step)?,
+            Instruction::Copy(c) => self.dispatch_copy(st, super::copy::CopySpec::copy(c), step)?,
+            Instruction::Add(c) => self.dispatch_copy(st, super::copy::CopySpec::add(c), step)?,
+            Instruction::From(_) => unreachable!("FROM starts a stage; it is never a step"),
+        }
+        Ok(())
+    }
+
+    /// UndefinedVar: variables used but neither set nor declared as ARG.
+    fn report_undefined(
+        &mut self,
+        st: &StageState,
+        mut unmatched: BTreeSet<String>,
+        range: SourceRange,
+    ) {
+        for (key, _) in &st.build_args {
+            unmatched.remove(key);
+        }
+        if unmatched.is_empty() {
+            return;
+        }
+        let keys = st.env.keys();
+        for var in unmatched {
+            if args::is_non_env_arg(&var) {
+                continue;
+            }
+            let mut message = format!("Usage of undefined variable '${var}'");
+            if let Some(s) = suggest::search(&var, &keys, true) {
+                message.push_str(&format!(" (did you mean ${s}?)"));
+            }
+            self.warnings
+                .push(Warning::new("UndefinedVar", message, range));
+        }
+    }
+
+    fn lint_legacy(&mut self, pairs: &[KeyValue], keyword: &str, range: SourceRange) {
+        for _ in pairs.iter().filter(|p| p.legacy) {
+            self.warnings.push(Warning::new(
+                "LegacyKeyValueFormat",
+                format!("\"{keyword} key=value\" should be used instead of legacy \"{keyword} key value\" format"),
+                range,
+            ));
+        }
+    }
+
+    fn lint_pairs(
+        &mut self,
+        pairs: &[KeyValue],
+        keyword: &str,
+        instruction: &str,
+        range: SourceRange,
+    ) {
+        self.lint_legacy(pairs, keyword, range);
+        for pair in pairs {
+            lint_secret_key(instruction, &pair.key, range, self.warnings);
+        }
+    }
+
+    /// ARG: a build arg wins, else the default (expanded), else the global
+    /// ARG of the same name; the value becomes visible to later
+    /// instructions and RUN steps, but not to the image config.
+    fn dispatch_arg(&mut self, st: &mut StageState, c: &ArgInstruction) -> Result<()> {
+        let range = c.origin.range;
+        let mut history = Vec::with_capacity(c.args.len());
+        for def in &c.args {
+            lint_secret_key("ARG", &def.key, range, self.warnings);
+            let value = match (self.opts.build_args.get(&def.key), &def.value) {
+                (Some(v), _) => Some(v.clone()),
+                (None, Some(default)) => {
+                    let r = self
+                        .lex
+                        .process_word(default, &st.env)
+                        .map_err(|e| e.or_at(range))?;
+                    self.report_undefined(st, r.unmatched.clone(), range);
+                    Some(r.result)
+                }
+                (None, None) => self.globals.get(&def.key).map(str::to_string),
+            };
+            if let Some(v) = &value {
+                if !args::is_non_env_arg(&def.key) {
+                    st.env.set(&def.key, v);
+                }
+            }
+            history.push(match &value {
+                Some(v) => format!("{}={v}", def.key),
+                None => def.key.clone(),
+            });
+            st.build_args.push((def.key.clone(), value));
+        }
+        st.commit(format!("ARG {}", history.join(" ")), false, false);
+        Ok(())
+    }
+
+    /// WORKDIR: a directory created (with the USER as owner) unless `/`.
+    fn dispatch_workdir(
+        &mut self,
+        st: &mut StageState,
+        path: &str,
+        original: &str,
+        onbuild: bool,
+        range: SourceRange,
+    ) {
+        if !st.workdir_set && !path.starts_with('/') {
+            self.warnings.push(Warning::new(
+                "WorkdirRelativePath",
+                format!("Relative workdir {path:?} can have unexpected results if the base image changes"),
+                range,
+            ));
+        }
+        st.workdir_set = true;
+        let wd = paths::normalize(&st.image.config.working_dir, path, false);
+        st.image.config.working_dir = wd.clone();
+        st.cwd = wd.clone();
+        let with_layer = wd != "/";
+        if with_layer {
+            let owner =
+                (!st.image.config.user.is_empty()).then(|| Chown::parse(&st.image.config.user));
+            let op = Op::File(FileOp {
+                base: st.root.map(|_| 0),
+                actions: vec![FileAction::Mkdir(Mkdir {
+                    path: wd.clone(),
+                    mode: 0o755,
+                    make_parents: true,
+                    owner,
+                    timestamp: st.epoch,
+                })],
+            });
+            let name = self.display_command(st, original, onbuild, &st.env.clone());
+            let meta = OpMeta {
+                name,
+                range: Some(range),
+                ignore_cache: st.ignore_cache,
+            };
+            st.root = Some(self.graph.add(op, st.root.into_iter().collect(), meta));
+        }
+        st.commit(format!("WORKDIR {wd}"), with_layer, false);
+    }
+
+    /// The progress name of an op-producing instruction: its text with
+    /// variables expanded (unset ones left as written), keyword upper-case.
+    pub(super) fn display_command(
+        &self,
+        st: &mut StageState,
+        text: &str,
+        onbuild: bool,
+        env: &dyn Env,
+    ) -> String {
+        let lex = Lex {
+            raw_quotes: true,
+            skip_unset_env: true,
+            ..self.lex
+        };
+        let expanded = lex
+            .process_word(text, env)
+            .map(|r| r.result)
+            .unwrap_or_else(|_| text.to_string());
+        let upper = match expanded.split_once(' ') {
+            Some((word, rest)) => format!("{} {rest}", word.to_uppercase()),
+            None => expanded.to_uppercase(),
+        };
+        st.progress_name(&upper, onbuild)
+    }
+}
+
+fn pairs(kvs: &[KeyValue]) -> Vec<(String, String)> {
+    kvs.iter()
+        .map(|kv| (kv.key.clone(), kv.value.clone()))
+        .collect()
+}
+
+fn to_health(h: &instructions::Healthcheck) -> definition::Healthcheck {
+    let nanos = |d: std::time::Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
+    definition::Healthcheck {
+        test: h.test.clone(),
+        interval: nanos(h.interval),
+        timeout: nanos(h.timeout),
+        start_period: nanos(h.start_period),
+        start_interval: nanos(h.start_interval),
+        retries: i64::from(h.retries),
+    }
+}
+
+/// SecretsUsedInArgOrEnv: a `_`-separated word of the key names a secret
+/// (`API_KEY`, `db_password`) and none marks it harmless (`PUBLIC_KEY`).
+fn lint_secret_key(instruction: &str, key: &str, range: SourceRange, warnings: &mut Vec<Warning>) {
+    const DENY: [&str; 10] = [
+        "apikey",
+        "auth",
+        "credential",
+        "credentials",
+        "key",
+        "password",
+        "pword",
+        "passwd",
+        "secret",
+        "token",
+    ];
+    const ALLOW: [&str; 3] = ["public", "file", "version"];
+    let words: Vec<String> = key.split('_').map(str::to_lowercase).collect();
+    let has = |list: &[&str]| words.iter().any(|w| list.contains(&w.as_str()));
+    if has(&DENY) && !has(&ALLOW) {
+        warnings.push(Warning::new(
+            "SecretsUsedInArgOrEnv",
+            format!(
+                "Do not use ARG or ENV instructions for sensitive data ({instruction} {key:?})"
+            ),
+            range,
+        ));
+    }
+}
+
+/// ReservedStageName and DuplicateStageName.
+pub(super) fn lint_stage_names(dockerfile: &Dockerfile, warnings: &mut Vec<Warning>) {
+    let mut seen = BTreeSet::new();
+    for stage in &dockerfile.stages {
+        let Some(name) = &stage.name else { continue };
+        if name == "context" || name == "scratch" {
+            warnings.push(Warning::new(
+                "ReservedStageName",
+                format!("Stage name should not use the same name as reserved stage {name:?}"),
+                stage.range(),
+            ));
+        }
+        if !seen.insert(name.clone()) {
+            warnings.push(Warning::new(
+                "DuplicateStageName",
+                format!("Duplicate stage name {name:?}, stage names should be unique"),
+                stage.range(),
+            ));
+        }
+    }
+}
+
+/// ConsistentInstructionCasing: keywords should all be upper or all lower
+/// case, following the majority.
+pub(super) fn lint_casing(dockerfile: &Dockerfile, warnings: &mut Vec<Warning>) {
+    let keywords = || {
+        dockerfile.stages.iter().flat_map(|s| {
+            std::iter::once((s.origin.keyword.as_str(), s.range()))
+                .chain(s.instructions.iter().map(|i| (i.keyword(), i.range())))
+        })
+    };
+    let consistent = |k: &str| k == k.to_lowercase() || k == k.to_uppercase();
+    let (mut lower, mut upper) = (0, 0);
+    for (k, _) in keywords().filter(|(k, _)| consistent(k)) {
+        if k == k.to_lowercase() {
+            lower += 1;
+        } else {
+            upper += 1;
+        }
+    }
+    let majority_lower = lower > upper;
+    for (k, range) in keywords() {
+        let casing = if majority_lower && k.to_lowercase() != k {
+            "lowercase"
+        } else if !majority_lower && k.to_uppercase() != k {
+            "uppercase"
+        } else {
+            continue;
+        };
+        warnings.push(Warning::new(
+            "ConsistentInstructionCasing",
+            format!("Command '{k}' should match the case of the command majority ({casing})"),
+            range,
+        ));
+    }
+}
