@@ -57,6 +57,9 @@ mod tests {
 
     #[test]
     fn out_of_range_lines_give_just_the_location() {
-        assert_eq!(excerpt("Dockerfile", "", SourceRange::line(1)), "Dockerfile:1\n");
+        assert_eq!(
+            excerpt("Dockerfile", "", SourceRange::line(1)),
+            "Dockerfile:1\n"
+        );
     }
 }

@@ -4,7 +4,13 @@
 /// The option closest to `value` (edit distance < 3), or `None` when there
 /// is none or when `value` matches an option exactly.
 pub fn search(value: &str, options: &[&str], case_sensitive: bool) -> Option<String> {
-    let fold = |s: &str| if case_sensitive { s.to_string() } else { s.to_lowercase() };
+    let fold = |s: &str| {
+        if case_sensitive {
+            s.to_string()
+        } else {
+            s.to_lowercase()
+        }
+    };
     let wanted: Vec<char> = fold(value).chars().collect();
     let mut best: Option<String> = None;
     let mut min_distance = 3;
@@ -28,7 +34,12 @@ pub fn search(value: &str, options: &[&str], case_sensitive: bool) -> Option<Str
 }
 
 /// Appends ` (did you mean X?)` when there is a suggestion.
-pub fn with_suggestion(message: String, value: &str, options: &[&str], case_sensitive: bool) -> String {
+pub fn with_suggestion(
+    message: String,
+    value: &str,
+    options: &[&str],
+    case_sensitive: bool,
+) -> String {
     match search(value, options, case_sensitive) {
         Some(m) => format!("{message} (did you mean {m}?)"),
         None => message,
@@ -65,10 +76,20 @@ mod tests {
 
     #[test]
     fn suggests_close_options() {
-        assert_eq!(search("FROMM", &["from", "run"], false).as_deref(), Some("FROM"));
-        assert_eq!(search("buidl", &["build", "test"], true).as_deref(), Some("build"));
+        assert_eq!(
+            search("FROMM", &["from", "run"], false).as_deref(),
+            Some("FROM")
+        );
+        assert_eq!(
+            search("buidl", &["build", "test"], true).as_deref(),
+            Some("build")
+        );
         assert_eq!(search("xyz", &["build"], true), None);
-        assert_eq!(search("build", &["build", "buil"], true), None, "exact match: no suggestion");
+        assert_eq!(
+            search("build", &["build", "buil"], true),
+            None,
+            "exact match: no suggestion"
+        );
         assert_eq!(
             with_suggestion("unknown".into(), "Frm", &["from"], false),
             "unknown (did you mean from?)"
