@@ -15,6 +15,7 @@
 
 pub mod definition;
 pub mod error;
+pub mod golang;
 pub mod instructions;
 pub mod lint;
 pub mod lower;

@@ -3,97 +3,8 @@
 //! mean" suggestions, `strconv.ParseBool`/`ParseUint`/`ParseInt`, CSV
 //! fields of a single line.
 
-/// `s` quoted the way Go's `%q` / `strconv.Quote` prints it.
-pub fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c if c == ' ' || !(c.is_control() || c.is_whitespace()) => out.push(c),
-            c if (c as u32) < 0x10000 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push_str(&format!("\\U{:08x}", c as u32)),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Levenshtein distance over characters (insert, delete, substitute: 1).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitute = prev[j] + usize::from(ca != *cb);
-            cur[j + 1] = substitute.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
-}
-
-/// The option closest to `val` (edit distance below 3), as the reference's
-/// `suggest.Search`: nothing when `val` is itself an option. Without
-/// `case_sensitive` the comparison ignores case and the answer takes the
-/// case of `val` when `val` is all lower or all upper case.
-pub fn suggest(val: &str, options: &[&str], case_sensitive: bool) -> Option<String> {
-    let fold = |s: &str| {
-        if case_sensitive {
-            s.to_string()
-        } else {
-            s.to_lowercase()
-        }
-    };
-    let needle = fold(val);
-    let mut best: Option<String> = None;
-    let mut best_distance = 3;
-    for option in options {
-        let option = fold(option);
-        if option == needle {
-            return None;
-        }
-        let distance = edit_distance(&needle, &option);
-        if distance < best_distance {
-            best_distance = distance;
-            best = Some(option);
-        }
-    }
-    let found = best?;
-    if case_sensitive || val == val.to_lowercase() {
-        Some(found)
-    } else if val == val.to_uppercase() {
-        Some(found.to_uppercase())
-    } else {
-        Some(found)
-    }
-}
-
-/// `message`, plus ` (did you mean X?)` when an option is close to `val`.
-pub fn with_suggestion(
-    message: String,
-    val: &str,
-    options: &[&str],
-    case_sensitive: bool,
-) -> String {
-    match suggest(val, options, case_sensitive) {
-        Some(found) => format!("{message} (did you mean {found}?)"),
-        None => message,
-    }
-}
+pub use crate::golang::go_quote;
+pub use crate::suggest::with_suggestion;
 
 /// Go's `strconv.ParseBool`.
 pub fn parse_go_bool(s: &str) -> Option<bool> {
@@ -234,28 +145,40 @@ mod tests {
     }
 
     #[test]
-    fn distances() {
-        assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("foo", "from"), 2);
-        assert_eq!(edit_distance("héllo", "hello"), 1);
-    }
-
-    #[test]
     fn suggestions() {
         let names = ["FROM", "RUN", "COPY"];
-        assert_eq!(suggest("FOO", &names, false).as_deref(), Some("FROM"));
-        assert_eq!(suggest("runn", &names, false).as_deref(), Some("run"));
-        assert_eq!(suggest("RUNN", &names, false).as_deref(), Some("RUN"));
-        assert_eq!(suggest("Runn", &names, false).as_deref(), Some("run"));
-        assert_eq!(suggest("run", &names, false), None, "exact match");
-        assert_eq!(suggest("xyzzy", &names, false), None, "too far");
         assert_eq!(
-            suggest("chmode", &["chown", "chmod"], true).as_deref(),
+            crate::suggest::search("FOO", &names, false).as_deref(),
+            Some("FROM")
+        );
+        assert_eq!(
+            crate::suggest::search("runn", &names, false).as_deref(),
+            Some("run")
+        );
+        assert_eq!(
+            crate::suggest::search("RUNN", &names, false).as_deref(),
+            Some("RUN")
+        );
+        assert_eq!(
+            crate::suggest::search("Runn", &names, false).as_deref(),
+            Some("run")
+        );
+        assert_eq!(
+            crate::suggest::search("run", &names, false),
+            None,
+            "exact match"
+        );
+        assert_eq!(
+            crate::suggest::search("xyzzy", &names, false),
+            None,
+            "too far"
+        );
+        assert_eq!(
+            crate::suggest::search("chmode", &["chown", "chmod"], true).as_deref(),
             Some("chmod")
         );
         assert_eq!(
-            suggest("CHMOD", &["chmod"], true),
+            crate::suggest::search("CHMOD", &["chmod"], true),
             None,
             "case sensitive, far"
         );

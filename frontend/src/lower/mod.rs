@@ -18,7 +18,6 @@ mod copy;
 mod dispatch;
 mod env;
 mod expose;
-mod gofmt;
 mod graph;
 mod options;
 mod paths;

@@ -7,8 +7,9 @@
 use std::collections::BTreeMap;
 
 use super::env::{add_env, EnvList};
-use super::{expose, gofmt, paths};
+use super::{expose, paths};
 use crate::definition::{Healthcheck, History, Image, OpId, Platform};
+use crate::golang as gofmt;
 use crate::lint::Warning;
 use crate::{Result, SourceRange};
 
@@ -192,7 +193,7 @@ impl StageState {
         } else {
             args.to_vec()
         };
-        self.commit(format!("CMD {}", gofmt::quote_list(&args)), false, false);
+        self.commit(format!("CMD {}", gofmt::go_quote_list(&args)), false, false);
         self.image.config.cmd = Some(args);
         self.image.config.args_escaped = true;
     }
@@ -212,7 +213,7 @@ impl StageState {
             args.to_vec()
         };
         self.commit(
-            format!("ENTRYPOINT {}", gofmt::quote_list(&args)),
+            format!("ENTRYPOINT {}", gofmt::go_quote_list(&args)),
             false,
             false,
         );

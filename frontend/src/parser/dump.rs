@@ -11,7 +11,7 @@
 //! trigger is dumped in parentheses in place of arguments.
 
 use super::node::Node;
-use super::quote::{go_quote_list, go_to_lower, push_go_quoted};
+use crate::golang::{go_quote_list, go_to_lower, push_go_quoted};
 
 impl Node {
     /// This instruction in the reference dump format, without parentheses.

@@ -20,8 +20,8 @@
 
 use super::json::{self, JsonError, NOT_STRING_ARRAY};
 use super::node::Node;
-use super::quote::{go_quote, go_to_lower, is_latin1_space, is_separator_space};
 use super::split_command::split_command;
+use crate::golang::{go_quote, go_to_lower, is_latin1_space, is_separator_space};
 use crate::{Error, Result};
 
 /// ONBUILD may nest instructions (`ONBUILD ONBUILD RUN x`); the reference

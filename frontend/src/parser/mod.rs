@@ -27,17 +27,15 @@ mod json;
 mod line_parsers;
 mod lines;
 mod node;
-mod print_table;
-mod quote;
 mod split_command;
 
+pub use crate::golang::{go_quote, go_to_lower, is_go_printable};
 pub use directives::{detect_syntax, parse_directive, Directive, DirectiveParser, Directives};
 pub use dump::dump;
 pub use heredoc::{chomp_heredoc_content, parse_heredoc};
 pub use json::{parse_string_array, JsonError};
 pub use lines::MAX_LINE_LEN;
 pub use node::{Heredoc, Node};
-pub use quote::{go_quote, go_to_lower, is_go_printable};
 pub use split_command::{split_command, SplitLine};
 
 use crate::lint::Warning;

@@ -52,7 +52,7 @@ impl Node {
     /// Lower-cased as Go does it (so `WOR\u{212A}DIR`, with a Kelvin sign,
     /// is `workdir` as in BuildKit).
     pub fn name(&self) -> String {
-        super::quote::go_to_lower(&self.keyword)
+        crate::golang::go_to_lower(&self.keyword)
     }
 
     pub fn range(&self) -> SourceRange {

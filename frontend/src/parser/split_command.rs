@@ -10,7 +10,7 @@
 
 use std::borrow::Cow;
 
-use super::quote::{is_latin1_space, is_separator_space};
+use crate::golang::{is_latin1_space, is_separator_space};
 
 /// The parts of one instruction line.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -68,7 +68,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::{Error, Result};
 
-pub(crate) use unicode::go_quote;
+pub(crate) use crate::golang::go_quote;
 
 /// Variables visible to an expansion (ARG/ENV in scope).
 pub trait Env {

@@ -4,54 +4,6 @@
 
 use crate::definition::Healthcheck;
 
-/// Go's `strconv.Quote`: double-quoted with Go escapes; printable
-/// characters other than `"` and `\\` are kept as they are.
-pub fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{07}' => out.push_str("\\a"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{0b}' => out.push_str("\\v"),
-            c if is_print(c) => out.push(c),
-            c if (c as u32) < 0x80 => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if (c as u32) < 0x10000 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push_str(&format!("\\U{:08x}", c as u32)),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Go's `unicode.IsPrint` (letters, marks, numbers, punctuation, symbols
-/// and the ASCII space), with the non-printing ranges that occur in text:
-/// controls, format characters, separators other than ' ', private use.
-fn is_print(c: char) -> bool {
-    let u = c as u32;
-    if u < 0x80 {
-        return (0x20..0x7f).contains(&u);
-    }
-    !matches!(u,
-        0x80..=0xa0 | 0xad | 0x600..=0x605 | 0x61c | 0x6dd | 0x70f | 0x890..=0x891 | 0x8e2
-        | 0x1680 | 0x180e | 0x2000..=0x200f | 0x2028..=0x202f | 0x205f..=0x2064
-        | 0x2066..=0x206f | 0x3000 | 0xd800..=0xf8ff | 0xfeff | 0xfff9..=0xfffb
-        | 0x110bd | 0x110cd | 0x13430..=0x1343f | 0x1bca0..=0x1bca3 | 0x1d173..=0x1d17a
-        | 0xe0001 | 0xe0020..=0xe007f | 0xf0000..)
-}
-
-/// `%q` of a `[]string`: `["a" "b"]`.
-pub fn quote_list(items: &[String]) -> String {
-    let quoted: Vec<String> = items.iter().map(|s| quote(s)).collect();
-    format!("[{}]", quoted.join(" "))
-}
-
 /// `%v` of a `[]string`: `[a b c]`.
 pub fn list(items: &[String]) -> String {
     format!("[{}]", items.join(" "))
@@ -138,16 +90,6 @@ pub fn rfc3339_utc(secs: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quotes_like_go() {
-        assert_eq!(quote("a\"b\\c"), r#""a\"b\\c""#);
-        assert_eq!(quote("\u{0}\n\t\u{7f}"), r#""\x00\n\t\x7f""#);
-        assert_eq!(quote("♥ é"), "\"♥ é\"");
-        assert_eq!(quote("\u{a0}\u{ad}\u{feff}"), r#""\u00a0\u00ad\ufeff""#);
-        assert_eq!(quote("\u{f0000}"), r#""\U000f0000""#);
-        assert_eq!(quote_list(&["a".into(), "b c".into()]), r#"["a" "b c"]"#);
-    }
 
     #[test]
     fn rfc3339() {
