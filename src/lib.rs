@@ -6,3 +6,4 @@ pub mod cli;
 pub mod commands;
 pub mod context;
 pub mod diagnostic;
+pub mod export;

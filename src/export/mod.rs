@@ -1,0 +1,6 @@
+//! Turning a built snapshot chain into an image: layers, config and
+//! manifest in the content store, then the requested outputs (local image
+//! store, docker-archive, OCI layout, rootfs directory or tar).
+
+pub mod archive;
+pub mod manifest;
