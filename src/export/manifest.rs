@@ -128,8 +128,10 @@ mod tests {
 
     #[test]
     fn history_lines_up_with_layers() {
-        let mut img = Image::default();
-        img.history = vec![entry("ENV A=1", true), entry("COPY a /a # buildkit", false)];
+        let img = Image {
+            history: vec![entry("ENV A=1", true), entry("COPY a /a # buildkit", false)],
+            ..Image::default()
+        };
         let img = finalize_config(img, &[layer(1), layer(2)], "2024-01-01T00:00:00Z");
         assert_eq!(
             img.history.len(),
@@ -143,8 +145,10 @@ mod tests {
             .iter()
             .all(|h| h.created.as_deref() == Some("2024-01-01T00:00:00Z")));
 
-        let mut img = Image::default();
-        img.history = vec![entry("a", false), entry("b", false)];
+        let img = Image {
+            history: vec![entry("a", false), entry("b", false)],
+            ..Image::default()
+        };
         let img = finalize_config(img, &[layer(1)], "x");
         assert_eq!(img.history.iter().filter(|h| !h.empty_layer).count(), 1);
         assert!(img.history[0].empty_layer);
