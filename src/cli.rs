@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands;
+use crate::{build, commands};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -18,7 +18,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build an image from a Dockerfile.
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Inspect what the frontend makes of a Dockerfile.
     #[command(subcommand)]
     Debug(DebugCommand),
@@ -59,6 +59,19 @@ pub struct BuildArgs {
     /// Do not use the cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Output destination: `type=docker|oci|local|tar|image,dest=...`;
+    /// repeatable.
+    #[arg(short = 'o', long = "output")]
+    pub outputs: Vec<String>,
+    /// Write the image ID to this file.
+    #[arg(long)]
+    pub iidfile: Option<std::path::PathBuf>,
+    /// Write build result metadata (JSON) to this file.
+    #[arg(long)]
+    pub metadata_file: Option<std::path::PathBuf>,
+    /// Suppress the build output and print the image ID on success.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
     /// Print the lowered build graph (ops, digests, dependencies) and exit
     /// without building.
     #[arg(long)]
@@ -69,6 +82,6 @@ pub struct BuildArgs {
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Debug(DebugCommand::Ast { file }) => commands::debug_ast(&file),
-        Command::Build(args) => commands::build(&args),
+        Command::Build(args) => build::run(&args),
     }
 }

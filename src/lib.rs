@@ -2,8 +2,10 @@
 //! commands and progress rendering on top of `kiln-frontend` and
 //! `kiln-solver`.
 
+pub mod build;
 pub mod cli;
 pub mod commands;
 pub mod context;
 pub mod diagnostic;
 pub mod export;
+pub mod progress;

@@ -1,2 +1,12 @@
-//! kiln-solver: executes a build definition with a content-addressed
-//! cache, owns the stores (`store`) and the layer format (`layer`).
+//! kiln-solver: executes a build graph with a content-addressed cache; owns
+//! the stores (`store`), the layer format (`layer`), file operations
+//! (`fileop`) and, later, the RUN sandbox.
+
+pub mod events;
+pub mod fileop;
+pub mod graph;
+pub mod image;
+pub mod layer;
+pub mod mount;
+pub mod solve;
+pub mod store;

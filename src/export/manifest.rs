@@ -8,79 +8,70 @@ use serde::{Deserialize, Serialize};
 
 use kiln_frontend::definition::{History, Image};
 
-pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
-pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+pub use kiln_solver::image::{
+    Descriptor, Manifest, CONFIG_MEDIA_TYPE, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE,
+};
 
-/// A content descriptor (`mediaType`, `digest`, `size`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Descriptor {
-    pub media_type: String,
-    pub digest: String,
-    pub size: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<std::collections::BTreeMap<String, String>>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Manifest {
-    pub schema_version: u32,
-    #[serde(default)]
-    pub media_type: String,
-    pub config: Descriptor,
-    pub layers: Vec<Descriptor>,
-}
-
-/// One layer of the image: uncompressed and compressed digests.
+/// One layer of the image: uncompressed and compressed digests, and when
+/// its content was made (seconds since the epoch).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Layer {
     pub diff_id: String,
     pub digest: String,
     pub size: u64,
     pub media_type: String,
+    #[serde(default)]
+    pub created: i64,
 }
 
-/// Fills in what the frontend left open: the layers' diff ids, history
-/// entries lined up with the layers, and creation times (`created` =
-/// SOURCE_DATE_EPOCH when set, else now).
-pub fn finalize_config(mut image: Image, layers: &[Layer], created: &str) -> Image {
+/// Fills in what the frontend left open, as BuildKit's exporter does: the
+/// layers' diff ids, history entries lined up with the layers, and times.
+/// A layer's history entry without a time takes the time its layer was
+/// made; other entries take the time before them (or the first known), and
+/// the image is as old as its last entry. So rebuilding from cache gives
+/// the same image, byte for byte.
+pub fn finalize_config(mut image: Image, layers: &[Layer]) -> Image {
     image.rootfs.kind = "layers".into();
     image.rootfs.diff_ids = layers.iter().map(|l| l.diff_id.clone()).collect();
     align_history(&mut image.history, layers.len());
-    for h in &mut image.history {
-        if h.created.is_none() {
-            h.created = Some(created.to_string());
+    let mut layer = layers.iter();
+    for h in image.history.iter_mut().filter(|h| !h.empty_layer) {
+        if let Some(l) = layer.next() {
+            if h.created.is_none() {
+                h.created = Some(crate::export::rfc3339(l.created));
+            }
         }
     }
-    image.created = Some(created.to_string());
+    let mut previous = image.history.iter().find_map(|h| h.created.clone());
+    for h in &mut image.history {
+        match &h.created {
+            Some(c) => previous = Some(c.clone()),
+            None => h.created = previous.clone(),
+        }
+    }
+    image.created = previous.or_else(|| layers.last().map(|l| crate::export::rfc3339(l.created)));
     image
 }
 
-/// Makes the non-empty history entries match the layer count: entries
-/// for unknown base layers are added in front; surplus ones (a layer
-/// that turned out to be absent) are marked empty, oldest first.
+/// Makes the non-empty history entries match the layer count, as
+/// BuildKit's exporter does: surplus entries past the last layer become
+/// empty; missing ones are appended.
 fn align_history(history: &mut Vec<History>, layers: usize) {
-    let non_empty = history.iter().filter(|h| !h.empty_layer).count();
-    if non_empty < layers {
-        let missing = layers - non_empty;
-        let filler = (0..missing).map(|_| History {
-            empty_layer: false,
-            ..History::default()
-        });
-        history.splice(0..0, filler);
-    } else {
-        let mut surplus = non_empty - layers;
-        for h in history.iter_mut() {
-            if surplus == 0 {
-                break;
-            }
-            if !h.empty_layer {
+    let mut seen = 0;
+    for h in history.iter_mut() {
+        if !h.empty_layer {
+            if seen >= layers {
                 h.empty_layer = true;
-                surplus -= 1;
+            } else {
+                seen += 1;
             }
         }
+    }
+    for _ in seen..layers {
+        history.push(History {
+            comment: "buildkit.exporter.image.v0".into(),
+            ..History::default()
+        });
     }
 }
 
@@ -111,6 +102,7 @@ mod tests {
             digest: format!("sha256:{}", hex_of(n + 100)),
             size: 10,
             media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+            created: i64::from(n),
         }
     }
 
@@ -132,26 +124,34 @@ mod tests {
             history: vec![entry("ENV A=1", true), entry("COPY a /a # buildkit", false)],
             ..Image::default()
         };
-        let img = finalize_config(img, &[layer(1), layer(2)], "2024-01-01T00:00:00Z");
-        assert_eq!(
-            img.history.len(),
-            3,
-            "a filler entry for the unknown base layer"
-        );
+        let img = finalize_config(img, &[layer(1), layer(2)]);
+        assert_eq!(img.history.len(), 3, "an entry for the unaccounted layer");
+        assert_eq!(img.history[2].comment, "buildkit.exporter.image.v0");
         assert_eq!(img.history.iter().filter(|h| !h.empty_layer).count(), 2);
         assert_eq!(img.rootfs.diff_ids.len(), 2);
-        assert!(img
+        let times: Vec<_> = img
             .history
             .iter()
-            .all(|h| h.created.as_deref() == Some("2024-01-01T00:00:00Z")));
+            .map(|h| h.created.clone().unwrap())
+            .collect();
+        // The ENV entry has no layer: it takes the first known time.
+        assert_eq!(
+            times,
+            [
+                "1970-01-01T00:00:01Z",
+                "1970-01-01T00:00:01Z",
+                "1970-01-01T00:00:02Z"
+            ]
+        );
+        assert_eq!(img.created.as_deref(), Some("1970-01-01T00:00:02Z"));
 
         let img = Image {
             history: vec![entry("a", false), entry("b", false)],
             ..Image::default()
         };
-        let img = finalize_config(img, &[layer(1)], "x");
+        let img = finalize_config(img, &[layer(1)]);
         assert_eq!(img.history.iter().filter(|h| !h.empty_layer).count(), 1);
-        assert!(img.history[0].empty_layer);
+        assert!(!img.history[0].empty_layer && img.history[1].empty_layer);
     }
 
     #[test]

@@ -4,3 +4,8 @@
 
 pub mod archive;
 pub mod manifest;
+
+/// RFC 3339 (UTC, whole seconds) of Unix seconds.
+pub fn rfc3339(secs: i64) -> String {
+    kiln_frontend::golang::rfc3339_utc(secs)
+}

@@ -57,6 +57,9 @@ pub struct BuildDefinition {
     /// The target's image config (history included, rootfs left empty for
     /// the exporter to fill).
     pub image: Image,
+    /// SOURCE_DATE_EPOCH (seconds), when the build sets it: the time of
+    /// the image, its history and its layers' files.
+    pub epoch: Option<i64>,
 }
 
 /// Builds a graph, deduplicating identical ops.
@@ -139,6 +142,7 @@ impl GraphBuilder {
                 ops: Vec::new(),
                 root: None,
                 image,
+                epoch: None,
             };
         };
         let mut needed = vec![false; self.ops.len()];
@@ -163,6 +167,7 @@ impl GraphBuilder {
             ops,
             root: Some(new_id[root]),
             image,
+            epoch: None,
         }
     }
 }

@@ -684,7 +684,9 @@ impl<'a> Lowering<'a> {
             };
             self.graph.set_follow_paths(ctx, paths);
         }
-        Ok(self.graph.finish(state.root, state.image))
+        let mut definition = self.graph.finish(state.root, state.image);
+        definition.epoch = self.epoch;
+        Ok(definition)
     }
 }
 

@@ -1,0 +1,62 @@
+//! The graph the solver executes: vertices with inputs, each carrying the
+//! digest its definition had (stable across machines) and what it does.
+//!
+//! The solver never sees Dockerfile syntax: callers build this graph (the
+//! CLI converts the frontend's build definition into it).
+
+use crate::fileop::FileAction;
+
+/// Position of a vertex in [`Graph::vertices`].
+pub type VertexId = usize;
+
+#[derive(Debug, Clone, Default)]
+pub struct Graph {
+    /// In dependency order: inputs come before their users.
+    pub vertices: Vec<Vertex>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Vertex {
+    pub op: VertexOp,
+    /// Vertices whose outputs this one reads; input indices in `op` point
+    /// into this list.
+    pub inputs: Vec<VertexId>,
+    /// Digest of the op definition and its inputs' definitions
+    /// (`sha256:...`); the base of the cache key.
+    pub digest: String,
+    /// Progress name (`[build 2/5] COPY . /src`).
+    pub name: String,
+    /// Re-run even when a cached result exists.
+    pub ignore_cache: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum VertexOp {
+    /// An image from the local store (or the registry, once it exists).
+    Image { reference: String },
+    /// A local directory handed in by the caller (the build context).
+    Local { name: String },
+    /// File actions on top of input `base` (`None` = empty filesystem).
+    File {
+        base: Option<usize>,
+        actions: Vec<FileAction>,
+    },
+    /// Filesystems stacked in order (`COPY --link`).
+    Merge { inputs: Vec<Option<usize>> },
+    /// A RUN step (executed by the sandbox).
+    Exec(Box<ExecSpec>),
+    /// Something this solver cannot run yet; fails with `reason` when
+    /// executed (never silently skipped).
+    Unsupported { reason: String },
+}
+
+/// A RUN step as the sandbox receives it.
+#[derive(Debug, Clone)]
+pub struct ExecSpec {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub user: String,
+    /// Input index of the root filesystem (`None` = scratch).
+    pub root: Option<usize>,
+}

@@ -1,0 +1,502 @@
+//! The solver: computes a cache key for every vertex, reuses cached
+//! results, and executes what is missing — independent vertices in
+//! parallel — producing the target's snapshot chain.
+//!
+//! Cache key of a vertex = sha256 of (its definition digest, its inputs'
+//! cache keys, and the content digest of any local files it reads). Keys
+//! are computed top-down before anything runs, so a fully cached build
+//! costs a few stat calls and one database read.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::Sender;
+use std::sync::{Condvar, Mutex};
+use std::time::Instant;
+
+use sha2::{Digest as _, Sha256};
+
+use crate::events::Event;
+use crate::fileop::{self, FileAction, SourceRoot};
+use crate::graph::{Graph, Vertex, VertexId, VertexOp};
+use crate::mount;
+use crate::store::{SnapshotId, Store};
+
+/// A local directory the graph reads (the build context).
+pub trait LocalSource: Sync {
+    fn root(&self) -> &Path;
+    /// Hidden paths (`.dockerignore`), relative, `/`-separated.
+    fn is_excluded(&self, rel: &str) -> bool;
+    /// Digest of what copying `srcs` reads (for cache keys).
+    fn selection_digest(&self, srcs: &[String], follow_symlinks: bool) -> Result<String, String>;
+}
+
+/// Resolves image references to their layer chains in the store.
+pub trait ImageSource: Sync {
+    /// The image's content digest (part of the cache key) and its layer
+    /// snapshots, bottom first, extracting layers on first use.
+    fn resolve(&self, reference: &str) -> Result<(String, Vec<SnapshotId>), String>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SolveError {
+    #[error("{name}: {message}")]
+    Vertex {
+        vertex: VertexId,
+        name: String,
+        message: String,
+    },
+    #[error("store: {0}")]
+    Store(String),
+}
+
+/// What a vertex produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// A filesystem: snapshots, bottom first.
+    Layers(Vec<SnapshotId>),
+    /// A local directory (by name).
+    Local(String),
+}
+
+pub struct Solver<'a> {
+    pub store: &'a Store,
+    pub locals: HashMap<String, &'a dyn LocalSource>,
+    pub images: &'a dyn ImageSource,
+    pub events: Option<Sender<Event>>,
+    /// Ignore every cached result (`--no-cache`).
+    pub no_cache: bool,
+}
+
+impl Solver<'_> {
+    /// Solves `target` (a vertex of `graph`); returns its snapshot chain.
+    pub fn solve(&self, graph: &Graph, target: VertexId) -> Result<Vec<SnapshotId>, SolveError> {
+        let keys = self.cache_keys(graph)?;
+        let (outputs, needed) = self.plan(graph, target, &keys)?;
+        let outputs = self.execute(graph, &keys, outputs, needed)?;
+        match &outputs[target] {
+            Some(Output::Layers(chain)) => Ok(chain.clone()),
+            _ => Err(self.fail(graph, target, "the target is not a filesystem")),
+        }
+    }
+
+    fn fail(&self, graph: &Graph, vertex: VertexId, message: impl Into<String>) -> SolveError {
+        SolveError::Vertex {
+            vertex,
+            name: graph.vertices[vertex].name.clone(),
+            message: message.into(),
+        }
+    }
+
+    fn emit(&self, event: Event) {
+        if let Some(tx) = &self.events {
+            let _ = tx.send(event);
+        }
+    }
+
+    /// Cache keys of all vertices, inputs first.
+    fn cache_keys(&self, graph: &Graph) -> Result<Vec<String>, SolveError> {
+        let mut keys: Vec<String> = Vec::with_capacity(graph.vertices.len());
+        for (id, v) in graph.vertices.iter().enumerate() {
+            let mut h = Sha256::new();
+            h.update(v.digest.as_bytes());
+            for &input in &v.inputs {
+                h.update(b"\0input:");
+                h.update(keys[input].as_bytes());
+            }
+            for extra in self.content_digests(graph, id)? {
+                h.update(b"\0content:");
+                h.update(extra.as_bytes());
+            }
+            keys.push(format!("sha256:{}", hex::encode(h.finalize())));
+        }
+        Ok(keys)
+    }
+
+    /// Digests of the content a vertex reads that its definition does not
+    /// pin: local files it copies, the image a tag currently names.
+    fn content_digests(&self, graph: &Graph, id: VertexId) -> Result<Vec<String>, SolveError> {
+        let v = &graph.vertices[id];
+        match &v.op {
+            VertexOp::File { actions, .. } => {
+                let mut out = Vec::new();
+                for action in actions {
+                    let FileAction::Copy(copy) = action else {
+                        continue;
+                    };
+                    let Some(input) = copy.source else { continue };
+                    if let VertexOp::Local { name } = &graph.vertices[v.inputs[input]].op {
+                        let local = self.local(graph, id, name)?;
+                        let src = copy.src.trim_start_matches('/').to_string();
+                        let src = if src.is_empty() { ".".to_string() } else { src };
+                        let digest = local
+                            .selection_digest(&[src], copy.follow_symlinks)
+                            .map_err(|e| self.fail(graph, id, e))?;
+                        out.push(digest);
+                    }
+                }
+                Ok(out)
+            }
+            VertexOp::Image { reference } => {
+                let (digest, _) = self
+                    .images
+                    .resolve(reference)
+                    .map_err(|e| self.fail(graph, id, e))?;
+                Ok(vec![digest])
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    fn local(
+        &self,
+        graph: &Graph,
+        id: VertexId,
+        name: &str,
+    ) -> Result<&dyn LocalSource, SolveError> {
+        self.locals
+            .get(name)
+            .copied()
+            .ok_or_else(|| self.fail(graph, id, format!("local source {name:?} was not provided")))
+    }
+
+    /// Which vertices must run: walking down from the target, a cache hit
+    /// stops the descent. Returns the outputs known without running
+    /// anything and the vertices that must run.
+    fn plan(&self, graph: &Graph, target: VertexId, keys: &[String]) -> Result<Plan, SolveError> {
+        let mut outputs: Vec<Option<Output>> = vec![None; graph.vertices.len()];
+        let mut needed = vec![false; graph.vertices.len()];
+        let mut stack = vec![target];
+        while let Some(id) = stack.pop() {
+            if needed[id] || outputs[id].is_some() {
+                continue;
+            }
+            let v = &graph.vertices[id];
+            if let VertexOp::Local { name } = &v.op {
+                outputs[id] = Some(Output::Local(name.clone()));
+                continue;
+            }
+            if !self.no_cache && !v.ignore_cache {
+                if let Some(chain) = self.cached(&keys[id])? {
+                    self.emit(Event::Cached {
+                        vertex: id,
+                        name: v.name.clone(),
+                    });
+                    outputs[id] = Some(Output::Layers(chain));
+                    continue;
+                }
+            }
+            needed[id] = true;
+            stack.extend(v.inputs.iter().copied());
+        }
+        Ok((outputs, needed))
+    }
+
+    fn cached(&self, key: &str) -> Result<Option<Vec<SnapshotId>>, SolveError> {
+        let entry = self.store.meta().cache_get(key).map_err(store_error)?;
+        Ok(entry.and_then(|e| serde_json::from_slice::<Vec<SnapshotId>>(&e.record).ok()))
+    }
+
+    /// Runs every vertex without an output once its inputs have one, on a
+    /// few worker threads.
+    fn execute(
+        &self,
+        graph: &Graph,
+        keys: &[String],
+        outputs: Vec<Option<Output>>,
+        pending: Vec<bool>,
+    ) -> Result<Vec<Option<Output>>, SolveError> {
+        let state = Mutex::new(Schedule {
+            outputs,
+            running: vec![false; graph.vertices.len()],
+            pending,
+            error: None,
+        });
+        let wake = Condvar::new();
+        let workers = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(1, 8);
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| self.worker(graph, keys, &state, &wake));
+            }
+        });
+        let state = state
+            .into_inner()
+            .expect("no worker panicked while holding the lock");
+        match state.error {
+            Some(e) => Err(e),
+            None => Ok(state.outputs),
+        }
+    }
+
+    fn worker(&self, graph: &Graph, keys: &[String], state: &Mutex<Schedule>, wake: &Condvar) {
+        loop {
+            let (id, inputs) = {
+                let mut s = state.lock().expect("schedule lock");
+                loop {
+                    if s.error.is_some() || !s.pending.iter().any(|&p| p) {
+                        wake.notify_all();
+                        return;
+                    }
+                    if let Some(id) = s.next_ready(graph) {
+                        s.running[id] = true;
+                        let inputs: Vec<Option<Output>> = graph.vertices[id]
+                            .inputs
+                            .iter()
+                            .map(|&i| s.outputs[i].clone())
+                            .collect();
+                        break (id, inputs);
+                    }
+                    s = wake.wait(s).expect("schedule lock");
+                }
+            };
+            let result = self.run_vertex(graph, id, &keys[id], &inputs);
+            let mut s = state.lock().expect("schedule lock");
+            s.running[id] = false;
+            s.pending[id] = false;
+            match result {
+                Ok(out) => s.outputs[id] = Some(out),
+                Err(e) => {
+                    if s.error.is_none() {
+                        s.error = Some(e);
+                    }
+                }
+            }
+            wake.notify_all();
+        }
+    }
+
+    fn run_vertex(
+        &self,
+        graph: &Graph,
+        id: VertexId,
+        key: &str,
+        inputs: &[Option<Output>],
+    ) -> Result<Output, SolveError> {
+        let v = &graph.vertices[id];
+        let started = Instant::now();
+        self.emit(Event::Started {
+            vertex: id,
+            name: v.name.clone(),
+        });
+        let result = self.run_op(graph, id, v, inputs);
+        match &result {
+            Ok(Output::Layers(chain)) => {
+                let record = serde_json::to_vec(chain).expect("ids serialize");
+                self.store
+                    .meta()
+                    .cache_put(key, &record)
+                    .map_err(store_error)?;
+                self.emit(Event::Done {
+                    vertex: id,
+                    elapsed: started.elapsed(),
+                });
+            }
+            Ok(Output::Local(_)) => {}
+            Err(e) => self.emit(Event::Error {
+                vertex: id,
+                message: e.to_string(),
+            }),
+        }
+        result
+    }
+
+    fn run_op(
+        &self,
+        graph: &Graph,
+        id: VertexId,
+        v: &Vertex,
+        inputs: &[Option<Output>],
+    ) -> Result<Output, SolveError> {
+        match &v.op {
+            VertexOp::Image { reference } => {
+                let (_, chain) = self
+                    .images
+                    .resolve(reference)
+                    .map_err(|e| self.fail(graph, id, e))?;
+                Ok(Output::Layers(chain))
+            }
+            VertexOp::Local { name } => Ok(Output::Local(name.clone())),
+            VertexOp::Merge { inputs: parts } => {
+                let mut chain = Vec::new();
+                for part in parts.iter().flatten() {
+                    chain.extend(layers(&inputs[*part]).iter().cloned());
+                }
+                Ok(Output::Layers(chain))
+            }
+            VertexOp::File { base, actions } => self
+                .run_file(graph, id, *base, actions, inputs)
+                .map_err(|e| self.fail(graph, id, e)),
+            VertexOp::Exec(_) => Err(self.fail(
+                graph,
+                id,
+                "RUN needs the sandbox, which this build of kiln does not have yet",
+            )),
+            VertexOp::Unsupported { reason } => Err(self.fail(graph, id, reason.clone())),
+        }
+    }
+
+    /// File actions: the base chain mounted with a fresh upper dir, the
+    /// sources mounted read-only; the upper dir becomes the new snapshot.
+    fn run_file(
+        &self,
+        graph: &Graph,
+        id: VertexId,
+        base: Option<usize>,
+        actions: &[FileAction],
+        inputs: &[Option<Output>],
+    ) -> Result<Output, String> {
+        let base_chain: Vec<SnapshotId> = base
+            .map(|b| layers(&inputs[b]).to_vec())
+            .unwrap_or_default();
+        let (snapshot, dir) = self
+            .store
+            .snapshots()
+            .prepare(base_chain.last().copied())
+            .map_err(|e| e.to_string())?;
+        let upper = mkdir(dir.join(SNAPSHOT_FS)).map_err(|e| e.to_string())?;
+        let work = mkdir(dir.join("work")).map_err(|e| e.to_string())?;
+        let scratch = tempdir_in(&self.store.root().join("tmp")).map_err(|e| e.to_string())?;
+        let dest = mount::overlay(
+            &self.paths(&base_chain),
+            Some((&upper, &work)),
+            &mkdir(scratch.join("dest")).map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| format!("mounting the filesystem: {e}"))?;
+
+        // Mount each source input once, read-only.
+        let mut views: HashMap<usize, mount::Mounted> = HashMap::new();
+        let mut local_roots: HashMap<usize, &dyn LocalSource> = HashMap::new();
+        for (i, input) in inputs.iter().enumerate() {
+            match input {
+                Some(Output::Local(name)) => {
+                    let local = self.local(graph, id, name).map_err(|e| e.to_string())?;
+                    local_roots.insert(i, local);
+                }
+                Some(Output::Layers(chain)) if used_as_source(actions, i) => {
+                    let target =
+                        mkdir(scratch.join(format!("src{i}"))).map_err(|e| e.to_string())?;
+                    let view = mount::overlay(&self.paths(chain), None, &target)
+                        .map_err(|e| format!("mounting a source: {e}"))?;
+                    views.insert(i, view);
+                }
+                _ => {}
+            }
+        }
+        let empty = mkdir(scratch.join("empty")).map_err(|e| e.to_string())?;
+        // .dockerignore'd paths stay invisible to the copy.
+        let filters: Vec<Option<Filter<'_>>> = (0..inputs.len())
+            .map(|i| {
+                local_roots.get(&i).map(|&local| -> Filter<'_> {
+                    Box::new(move |rel: &str| local.is_excluded(rel))
+                })
+            })
+            .collect();
+        let sources: Vec<SourceRoot<'_>> = (0..inputs.len())
+            .map(|i| SourceRoot {
+                dir: match (local_roots.get(&i), views.get(&i)) {
+                    (Some(local), _) => local.root(),
+                    (_, Some(view)) => view.path(),
+                    _ => empty.as_path(),
+                },
+                exclude: filters[i].as_deref(),
+            })
+            .collect();
+        fileop::apply(dest.path(), actions, &sources).map_err(|e| e.to_string())?;
+        drop(views);
+        drop(dest);
+        let _ = std::fs::remove_dir_all(&work);
+        self.store
+            .snapshots()
+            .commit(snapshot, 0)
+            .map_err(|e| e.to_string())?;
+        let mut chain = base_chain;
+        chain.push(snapshot);
+        Ok(Output::Layers(chain))
+    }
+
+    fn paths(&self, chain: &[SnapshotId]) -> Vec<PathBuf> {
+        chain.iter().map(|&s| snapshot_fs(self.store, s)).collect()
+    }
+}
+
+/// The directory holding a snapshot's files (its diff, in overlay form);
+/// beside it the snapshot keeps overlay's work dir while it is written.
+pub const SNAPSHOT_FS: &str = "fs";
+
+pub fn snapshot_fs(store: &Store, id: SnapshotId) -> PathBuf {
+    store.snapshots().path(id).join(SNAPSHOT_FS)
+}
+
+fn store_error(e: crate::store::StoreError) -> SolveError {
+    SolveError::Store(e.to_string())
+}
+
+type Plan = (Vec<Option<Output>>, Vec<bool>);
+
+type Filter<'a> = Box<dyn Fn(&str) -> bool + Sync + 'a>;
+
+struct Schedule {
+    outputs: Vec<Option<Output>>,
+    running: Vec<bool>,
+    pending: Vec<bool>,
+    error: Option<SolveError>,
+}
+
+impl Schedule {
+    /// A pending vertex, not running, whose inputs all have outputs.
+    fn next_ready(&self, graph: &Graph) -> Option<VertexId> {
+        (0..self.pending.len()).find(|&id| {
+            self.pending[id]
+                && !self.running[id]
+                && graph.vertices[id]
+                    .inputs
+                    .iter()
+                    .all(|&i| self.outputs[i].is_some())
+        })
+    }
+}
+
+fn layers(output: &Option<Output>) -> &[SnapshotId] {
+    match output {
+        Some(Output::Layers(chain)) => chain,
+        _ => &[],
+    }
+}
+
+fn used_as_source(actions: &[FileAction], input: usize) -> bool {
+    actions
+        .iter()
+        .any(|a| matches!(a, FileAction::Copy(c) if c.source == Some(input)))
+}
+
+fn mkdir(path: PathBuf) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(&path)?;
+    Ok(path)
+}
+
+/// A fresh directory under `parent`, removed with its contents on drop.
+struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tempdir_in(parent: &Path) -> std::io::Result<TempDir> {
+    std::fs::create_dir_all(parent)?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let dir = parent.join(format!("op-{}-{nanos}", std::process::id()));
+    std::fs::create_dir(&dir)?;
+    Ok(TempDir(dir))
+}

@@ -1,0 +1,111 @@
+//! The frontend's build definition -> the solver's graph. The two crates
+//! do not know each other (see DESIGN.md); this is where they meet.
+
+use kiln_frontend::definition as def;
+use kiln_solver::fileop;
+use kiln_solver::graph::{ExecSpec, Graph, Vertex, VertexOp};
+
+/// Converts every op; vertex ids equal the definition's op ids.
+pub fn to_graph(definition: &def::BuildDefinition) -> Graph {
+    let vertices = definition
+        .ops
+        .iter()
+        .map(|node| Vertex {
+            op: vertex_op(&node.op),
+            inputs: node.inputs.clone(),
+            digest: node.digest.clone(),
+            name: node.meta.name.clone(),
+            ignore_cache: node.meta.ignore_cache,
+        })
+        .collect();
+    Graph { vertices }
+}
+
+fn vertex_op(op: &def::Op) -> VertexOp {
+    match op {
+        def::Op::Image(i) => VertexOp::Image {
+            reference: i.reference.clone(),
+        },
+        def::Op::Local(l) => VertexOp::Local {
+            name: l.name.clone(),
+        },
+        def::Op::File(f) => VertexOp::File {
+            base: f.base,
+            actions: f.actions.iter().map(file_action).collect(),
+        },
+        def::Op::Merge(inputs) => VertexOp::Merge {
+            inputs: inputs.clone(),
+        },
+        def::Op::Exec(e) => VertexOp::Exec(Box::new(ExecSpec {
+            args: e.args.clone(),
+            env: e.env.clone(),
+            cwd: e.cwd.clone(),
+            user: e.user.clone(),
+            root: e
+                .mounts
+                .iter()
+                .find(|m| m.kind == def::MountKind::Root)
+                .and_then(|m| m.input),
+        })),
+        def::Op::Http(h) => VertexOp::Unsupported {
+            reason: format!("ADD {}: downloading URLs is not supported yet", h.url),
+        },
+        def::Op::Git(g) => VertexOp::Unsupported {
+            reason: format!("ADD {}: git sources are not supported yet", g.remote),
+        },
+    }
+}
+
+fn file_action(a: &def::FileAction) -> fileop::FileAction {
+    match a {
+        def::FileAction::Copy(c) => fileop::FileAction::Copy(fileop::CopyAction {
+            source: c.source,
+            src: c.src.clone(),
+            dest: c.dest.clone(),
+            owner: c.owner.as_ref().map(chown),
+            mode: c.mode.as_ref().map(chmod),
+            follow_symlinks: c.follow_symlinks,
+            dir_contents_only: c.dir_contents_only,
+            include_patterns: c.include_patterns.clone(),
+            exclude_patterns: c.exclude_patterns.clone(),
+            required_paths: c.required_paths.clone(),
+            attempt_unpack: c.attempt_unpack,
+            create_dest_path: c.create_dest_path,
+            allow_wildcard: c.allow_wildcard,
+            allow_empty_wildcard: c.allow_empty_wildcard,
+            timestamp: c.timestamp,
+        }),
+        def::FileAction::Mkdir(m) => fileop::FileAction::Mkdir(fileop::MkdirAction {
+            path: m.path.clone(),
+            mode: m.mode,
+            make_parents: m.make_parents,
+            owner: m.owner.as_ref().map(chown),
+            timestamp: m.timestamp,
+        }),
+        def::FileAction::Mkfile(m) => fileop::FileAction::Mkfile(fileop::MkfileAction {
+            path: m.path.clone(),
+            mode: m.mode,
+            data: m.data.clone().into_bytes(),
+            owner: m.owner.as_ref().map(chown),
+            timestamp: m.timestamp,
+        }),
+    }
+}
+
+fn chown(c: &def::Chown) -> fileop::Chown {
+    let id = |u: &def::UserRef| match u {
+        def::UserRef::Id(n) => fileop::IdRef::Id(*n),
+        def::UserRef::Name(s) => fileop::IdRef::Name(s.clone()),
+    };
+    fileop::Chown {
+        user: id(&c.user),
+        group: c.group.as_ref().map(id),
+    }
+}
+
+fn chmod(c: &def::Chmod) -> fileop::Chmod {
+    match c {
+        def::Chmod::Octal(m) => fileop::Chmod::Octal(*m),
+        def::Chmod::Symbolic(s) => fileop::Chmod::Symbolic(s.clone()),
+    }
+}

@@ -1,0 +1,207 @@
+//! The built chain as an image in the store, then its outputs.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use kiln_frontend::definition::Image;
+use kiln_frontend::reference::Reference;
+use kiln_solver::image::{Descriptor, CONFIG_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
+use kiln_solver::layer::{self, Compression, WriteOptions};
+use kiln_solver::solve::snapshot_fs;
+use kiln_solver::store::{Digest, SnapshotId, Store};
+use serde::{Deserialize, Serialize};
+
+use super::outputs::{Dest, Kind, LayerCompression, Output};
+use crate::export::archive::{self, ArchiveImage, Format};
+use crate::export::manifest::{self, Layer};
+
+/// An image written to the content store.
+pub struct Built {
+    pub manifest: Descriptor,
+    pub config_digest: String,
+    pub layers: Vec<Layer>,
+    pub epoch: Option<i64>,
+}
+
+/// Layers, config and manifest of `chain` into the content store.
+pub fn image(
+    store: &Store,
+    chain: &[SnapshotId],
+    image: Image,
+    epoch: Option<i64>,
+    compression: Option<LayerCompression>,
+) -> Result<Built> {
+    let compression = match compression.unwrap_or(LayerCompression::Gzip(6)) {
+        LayerCompression::Gzip(level) => Compression::Gzip { level },
+        LayerCompression::Zstd(level) => Compression::Zstd { level },
+    };
+    let layers = chain
+        .iter()
+        .map(|&id| layer_blob(store, id, compression, epoch))
+        .collect::<Result<Vec<_>>>()?;
+    let config = manifest::finalize_config(image, &layers);
+    let config_bytes = serde_json::to_vec(&config)?;
+    let config_digest = store.content().write_blob(&config_bytes, None)?;
+    let m = manifest::manifest(
+        Descriptor {
+            media_type: CONFIG_MEDIA_TYPE.into(),
+            digest: config_digest.to_string(),
+            size: config_bytes.len() as u64,
+            annotations: None,
+        },
+        &layers,
+    );
+    let manifest_bytes = serde_json::to_vec(&m)?;
+    let manifest_digest = store.content().write_blob(&manifest_bytes, None)?;
+    Ok(Built {
+        manifest: Descriptor {
+            media_type: MANIFEST_MEDIA_TYPE.into(),
+            digest: manifest_digest.to_string(),
+            size: manifest_bytes.len() as u64,
+            annotations: None,
+        },
+        config_digest: config_digest.to_string(),
+        layers,
+        epoch,
+    })
+}
+
+#[derive(Serialize, Deserialize)]
+struct LayerRecord {
+    layer: Layer,
+}
+
+/// The compressed blob of one snapshot, written once per (snapshot,
+/// compression, epoch) and remembered.
+fn layer_blob(
+    store: &Store,
+    id: SnapshotId,
+    compression: Compression,
+    epoch: Option<i64>,
+) -> Result<Layer> {
+    let key = format!("layer:{id}:{compression:?}:{epoch:?}");
+    if let Some(entry) = store.meta().cache_get(&key)? {
+        if let Ok(record) = serde_json::from_slice::<LayerRecord>(&entry.record) {
+            let digest: Digest = record.layer.digest.parse().map_err(|e| anyhow!("{e}"))?;
+            if store.content().contains(&digest)? {
+                return Ok(record.layer);
+            }
+        }
+    }
+    let mut writer = store.content().writer()?;
+    let info = layer::write_layer_compressed(
+        &snapshot_fs(store, id),
+        &mut writer,
+        &WriteOptions { epoch },
+        compression,
+    )
+    .map_err(|e| anyhow!("writing layer of snapshot {id}: {e}"))?;
+    let expected: Digest = info
+        .digest
+        .to_string()
+        .parse()
+        .map_err(|e| anyhow!("{e}"))?;
+    writer.commit(Some(&expected))?;
+    // A layer is as old as its snapshot (or SOURCE_DATE_EPOCH), so a
+    // rebuild from cache reproduces the image exactly.
+    let created = match epoch {
+        Some(secs) => secs,
+        None => store.snapshots().get(id)?.map_or(0, |r| r.created as i64),
+    };
+    let layer = Layer {
+        diff_id: info.diff_id.to_string(),
+        digest: info.digest.to_string(),
+        size: info.size,
+        media_type: compression.media_type().to_string(),
+        created,
+    };
+    store.meta().cache_put(
+        &key,
+        &serde_json::to_vec(&LayerRecord {
+            layer: layer.clone(),
+        })?,
+    )?;
+    Ok(layer)
+}
+
+/// Tags the image and writes every requested output.
+pub fn deliver(
+    store: &Store,
+    built: &Built,
+    chain: &[SnapshotId],
+    tags: &[Reference],
+    outputs: &[Output],
+) -> Result<()> {
+    let manifest_digest: Digest = built.manifest.digest.parse().map_err(|e| anyhow!("{e}"))?;
+    for tag in tags {
+        store.meta().tag_set(&tag.to_string(), &manifest_digest)?;
+    }
+    for output in outputs {
+        match output.kind {
+            Kind::Image => {}
+            Kind::Docker | Kind::Oci => {
+                let mut names = tags.to_vec();
+                for n in &output.names {
+                    names.push(Reference::parse(n).map_err(|e| anyhow!("name={n}: {e}"))?);
+                    store
+                        .meta()
+                        .tag_set(&names.last().expect("pushed").to_string(), &manifest_digest)?;
+                }
+                let format = if output.kind == Kind::Docker {
+                    Format::Docker
+                } else {
+                    Format::Oci
+                };
+                write_archive(store, built, &names, format, output.dest.as_ref())?;
+            }
+            Kind::Local | Kind::Tar => {
+                bail!("output type {:?} is not supported yet", output.kind)
+            }
+        }
+    }
+    let _ = chain;
+    Ok(())
+}
+
+fn write_archive(
+    store: &Store,
+    built: &Built,
+    names: &[Reference],
+    format: Format,
+    dest: Option<&Dest>,
+) -> Result<()> {
+    let layers: Vec<String> = built.layers.iter().map(|l| l.digest.clone()).collect();
+    let image = ArchiveImage {
+        names,
+        manifest: built.manifest.clone(),
+        config_digest: &built.config_digest,
+        layers: &layers,
+    };
+    let open = |d: &str| -> io::Result<(Box<dyn Read>, u64)> {
+        let digest: Digest = d
+            .parse()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{e}")))?;
+        let file = store.content().open(&digest).map_err(io::Error::other)?;
+        let size = file.metadata()?.len();
+        Ok((Box::new(file), size))
+    };
+    let mtime = built.epoch.unwrap_or(0).max(0) as u64;
+    match dest {
+        Some(Dest::Stdout) | None => {
+            let stdout = io::stdout();
+            archive::write_archive(BufWriter::new(stdout.lock()), &image, format, &open, mtime)?;
+        }
+        Some(Dest::Path(path)) => {
+            // Write next to the destination and rename: never a half-written file.
+            let tmp = path.with_extension("kiln-tmp");
+            let file = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+            let mut out = BufWriter::new(file);
+            archive::write_archive(&mut out, &image, format, &open, mtime)?;
+            out.flush()?;
+            out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    Ok(())
+}

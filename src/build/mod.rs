@@ -1,0 +1,174 @@
+//! `kiln build`: Dockerfile -> frontend -> solver -> exported image.
+//!
+//! 1. read the Dockerfile and lower it, resolving base images from the
+//!    local store;
+//! 2. convert the definition into the solver's graph and solve it
+//!    (cached steps are reused, the rest runs, progress on stderr);
+//! 3. export: layers and config into the content store, then tags and the
+//!    requested outputs.
+
+mod convert;
+mod export;
+pub mod outputs;
+mod sources;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use kiln_frontend::definition::Platform;
+use kiln_frontend::lower::{self, BuildOptions, NoResolver};
+use kiln_solver::image::LocalImages;
+use kiln_solver::solve::{LocalSource, Solver};
+use kiln_solver::store::Store;
+
+use crate::cli::BuildArgs;
+use crate::{commands, diagnostic, progress};
+
+pub fn run(args: &BuildArgs) -> Result<i32> {
+    let dockerfile = commands::resolve_dockerfile(&args.context, args.file.as_deref())?;
+    let (name, source) = commands::read_dockerfile(&dockerfile)?;
+    let opts = build_options(args)?;
+    let outputs = args
+        .outputs
+        .iter()
+        .map(|o| outputs::parse(o))
+        .collect::<Result<Vec<_>>>()?;
+    let tags = args
+        .tags
+        .iter()
+        .map(|t| {
+            kiln_frontend::reference::Reference::parse(t)
+                .map_err(|e| anyhow!("invalid tag {t:?}: {e}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+
+    if args.dry_run {
+        let lowered = lower::lower(&source, &opts, &NoResolver)
+            .map_err(|e| commands::frontend_error(&name, &source, e))?;
+        print_warnings(&name, &source, &lowered.warnings);
+        print!("{}", lowered.definition.render());
+        return Ok(0);
+    }
+
+    let root = kiln_solver::store::default_root()?;
+    let store =
+        Store::open(&root).with_context(|| format!("opening the store at {}", root.display()))?;
+    kiln_solver::mount::enter_private_namespace()
+        .map_err(|e| anyhow!("kiln build needs root (a private mount namespace): {e}"))?;
+
+    let images = LocalImages { store: &store };
+    let resolver = sources::StoreResolver { images: &images };
+    let lowered = lower::lower(&source, &opts, &resolver)
+        .map_err(|e| commands::frontend_error(&name, &source, e))?;
+    let definition = lowered.definition;
+
+    let context_dir = PathBuf::from(&args.context);
+    let dockerfile_path = (dockerfile != "-").then(|| PathBuf::from(&dockerfile));
+    let context = crate::context::Context::open(
+        &context_dir,
+        dockerfile_path.as_deref(),
+        Some(&root.join("context-cache")),
+    )
+    .map_err(|e| anyhow!("build context {}: {e}", context_dir.display()))?;
+    let local = sources::ContextSource(&context);
+    let mut locals: HashMap<String, &dyn LocalSource> = HashMap::new();
+    locals.insert("context".to_string(), &local);
+
+    let graph = convert::to_graph(&definition);
+    let (tx, rx) = mpsc::channel();
+    let quiet = args.quiet;
+    let printer = std::thread::spawn(move || {
+        if quiet {
+            rx.into_iter().for_each(drop);
+        } else {
+            progress::print_plain(rx, std::io::stderr());
+        }
+    });
+    let solver = Solver {
+        store: &store,
+        locals,
+        images: &images,
+        events: Some(tx),
+        no_cache: args.no_cache,
+    };
+    let chain = match definition.root {
+        Some(root) => solver.solve(&graph, root),
+        None => Ok(Vec::new()),
+    };
+    drop(solver);
+    let _ = printer.join();
+    let chain = chain.map_err(|e| anyhow!("{e}"))?;
+    if let Err(e) = context.save() {
+        eprintln!("warning: could not save the context metadata cache: {e}");
+    }
+
+    let compression = outputs.first().map(|o| o.compression);
+    let image = export::image(
+        &store,
+        &chain,
+        definition.image,
+        definition.epoch,
+        compression,
+    )?;
+    export::deliver(&store, &image, &chain, &tags, &outputs)?;
+    print_warnings(&name, &source, &lowered.warnings);
+    if let Some(path) = &args.iidfile {
+        write_file(path, image.config_digest.as_bytes())?;
+    }
+    if let Some(path) = &args.metadata_file {
+        let metadata = serde_json::json!({
+            "containerimage.config.digest": image.config_digest,
+            "containerimage.digest": image.manifest.digest,
+            "image.name": tags.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(","),
+        });
+        write_file(path, serde_json::to_string_pretty(&metadata)?.as_bytes())?;
+    }
+    if args.quiet {
+        println!("{}", image.config_digest);
+    } else {
+        eprintln!("writing image {} done", image.config_digest);
+        for t in &tags {
+            eprintln!("naming to {t} done");
+        }
+    }
+    store.flush().ok();
+    Ok(0)
+}
+
+fn print_warnings(name: &str, source: &str, warnings: &[kiln_frontend::lint::Warning]) {
+    if warnings.is_empty() {
+        return;
+    }
+    let s = if warnings.len() == 1 { "" } else { "s" };
+    eprintln!("\n {} warning{s} found:", warnings.len());
+    for w in warnings {
+        eprintln!(" - {}: {} (line {})", w.rule, w.message, w.range.start_line);
+    }
+    for w in warnings {
+        eprintln!("\nWARNING: {} - {}\n{}", w.rule, w.url, w.message);
+        eprint!("{}", diagnostic::excerpt(name, source, w.range));
+    }
+}
+
+fn write_file(path: &Path, data: &[u8]) -> Result<()> {
+    std::fs::write(path, data).with_context(|| format!("writing {}", path.display()))
+}
+
+pub fn build_options(args: &BuildArgs) -> Result<BuildOptions> {
+    let host = Platform::host();
+    if let Some(p) = &args.platform {
+        let wanted = Platform::parse(p).map_err(|e| anyhow!("--platform: {e}"))?;
+        if wanted != host {
+            bail!("--platform {wanted}: only the host platform ({host}) is supported");
+        }
+    }
+    Ok(BuildOptions {
+        build_args: commands::key_values(&args.build_args, true),
+        labels: commands::key_values(&args.labels, false),
+        target: args.target.clone(),
+        no_cache: args.no_cache,
+        ..BuildOptions::new(host)
+    })
+}
