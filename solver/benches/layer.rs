@@ -86,14 +86,18 @@ fn image_like(len: usize, seed: u64) -> Vec<u8> {
         if kind < 32 {
             while out.len() < end {
                 let indent = (r.next() % 4) as usize * 4;
-                out.extend(std::iter::repeat(b' ').take(indent));
+                out.extend(std::iter::repeat_n(b' ', indent));
                 for _ in 0..(3 + r.next() % 9) {
                     out.extend_from_slice(
                         WORDS[(r.next() % WORDS.len() as u64) as usize].as_bytes(),
                     );
-                    out.push(if r.next() % 7 == 0 { b'_' } else { b' ' });
+                    out.push(if r.next().is_multiple_of(7) {
+                        b'_'
+                    } else {
+                        b' '
+                    });
                 }
-                if r.next() % 5 == 0 {
+                if r.next().is_multiple_of(5) {
                     out.extend_from_slice(format!("{}", r.next() % 100_000).as_bytes());
                 }
                 out.push(b'\n');
@@ -106,7 +110,7 @@ fn image_like(len: usize, seed: u64) -> Vec<u8> {
             ];
             while out.len() < end {
                 let x = r.next();
-                if x % 8 == 0 && out.len() > 64 {
+                if x.is_multiple_of(8) && out.len() > 64 {
                     let back = 1 + (x >> 8) as usize % 64.min(out.len() - 1);
                     let n = 4 + (x >> 20) as usize % 12;
                     let start = out.len() - back;
@@ -114,7 +118,7 @@ fn image_like(len: usize, seed: u64) -> Vec<u8> {
                         let b = out[start + i % back];
                         out.push(b);
                     }
-                } else if x % 3 == 0 {
+                } else if x.is_multiple_of(3) {
                     out.push((x >> 16) as u8);
                 } else {
                     out.push(COMMON[(x >> 24) as usize % COMMON.len()]);
