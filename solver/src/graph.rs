@@ -50,13 +50,49 @@ pub enum VertexOp {
     Unsupported { reason: String },
 }
 
-/// A RUN step as the sandbox receives it.
+/// A RUN step as the solver runs it.
 #[derive(Debug, Clone)]
 pub struct ExecSpec {
     pub args: Vec<String>,
     pub env: Vec<String>,
     pub cwd: String,
+    /// `user[:group]`, names resolved in the root filesystem.
     pub user: String,
     /// Input index of the root filesystem (`None` = scratch).
     pub root: Option<usize>,
+    pub network: ExecNetwork,
+    /// `--security=insecure`: full privileges.
+    pub insecure: bool,
+    pub mounts: Vec<ExecMount>,
+    /// Proxy variables: set for the step, not part of the cache key.
+    pub proxy_env: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecNetwork {
+    /// The build's default (the host's network).
+    Default,
+    None,
+    Host,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecMount {
+    /// Absolute path inside the step.
+    pub target: String,
+    pub readonly: bool,
+    pub kind: ExecMountKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecMountKind {
+    /// A path of input `input` (`None` = empty), `source` inside it.
+    Bind { input: Option<usize>, source: String },
+    /// A persistent cache directory shared between builds.
+    Cache { id: String, locked: bool, mode: u32, uid: u32, gid: u32 },
+    Tmpfs { size: u64 },
+    /// A secret provided with the build (`--secret`).
+    Secret { id: String, required: bool, mode: u32, uid: u32, gid: u32 },
+    /// An SSH agent socket provided with the build (`--ssh`).
+    Ssh { id: String, required: bool },
 }

@@ -3,7 +3,7 @@
 
 use kiln_frontend::definition as def;
 use kiln_solver::fileop;
-use kiln_solver::graph::{ExecSpec, Graph, Vertex, VertexOp};
+use kiln_solver::graph::{ExecMount, ExecMountKind, ExecNetwork, ExecSpec, Graph, Vertex, VertexOp};
 
 /// Converts every op; vertex ids equal the definition's op ids.
 pub fn to_graph(definition: &def::BuildDefinition) -> Graph {
@@ -36,17 +36,7 @@ fn vertex_op(op: &def::Op) -> VertexOp {
         def::Op::Merge(inputs) => VertexOp::Merge {
             inputs: inputs.clone(),
         },
-        def::Op::Exec(e) => VertexOp::Exec(Box::new(ExecSpec {
-            args: e.args.clone(),
-            env: e.env.clone(),
-            cwd: e.cwd.clone(),
-            user: e.user.clone(),
-            root: e
-                .mounts
-                .iter()
-                .find(|m| m.kind == def::MountKind::Root)
-                .and_then(|m| m.input),
-        })),
+        def::Op::Exec(e) => VertexOp::Exec(Box::new(exec(e))),
         def::Op::Http(h) => VertexOp::Unsupported {
             reason: format!("ADD {}: downloading URLs is not supported yet", h.url),
         },
@@ -54,6 +44,58 @@ fn vertex_op(op: &def::Op) -> VertexOp {
             reason: format!("ADD {}: git sources are not supported yet", g.remote),
         },
     }
+}
+
+fn exec(e: &def::Exec) -> ExecSpec {
+    ExecSpec {
+        args: e.args.clone(),
+        env: e.env.clone(),
+        cwd: e.cwd.clone(),
+        user: e.user.clone(),
+        root: e.mounts.iter().find(|m| m.kind == def::MountKind::Root).and_then(|m| m.input),
+        network: match e.network {
+            def::Network::Default => ExecNetwork::Default,
+            def::Network::None => ExecNetwork::None,
+            def::Network::Host => ExecNetwork::Host,
+        },
+        insecure: e.security == def::Security::Insecure,
+        mounts: e.mounts.iter().filter_map(exec_mount).collect(),
+        proxy_env: e.proxy_env.clone(),
+    }
+}
+
+fn exec_mount(m: &def::Mount) -> Option<ExecMount> {
+    let kind = match &m.kind {
+        def::MountKind::Root => return None,
+        def::MountKind::Bind => ExecMountKind::Bind {
+            input: m.input,
+            source: m.source.clone(),
+        },
+        def::MountKind::Cache { id, sharing, mode, uid, gid } => ExecMountKind::Cache {
+            id: id.clone(),
+            locked: *sharing != def::CacheSharing::Shared,
+            mode: *mode,
+            uid: *uid,
+            gid: *gid,
+        },
+        def::MountKind::Tmpfs { size } => ExecMountKind::Tmpfs { size: *size },
+        def::MountKind::Secret { id, required, mode, uid, gid } => ExecMountKind::Secret {
+            id: id.clone(),
+            required: *required,
+            mode: *mode,
+            uid: *uid,
+            gid: *gid,
+        },
+        def::MountKind::Ssh { id, required, .. } => ExecMountKind::Ssh {
+            id: id.clone(),
+            required: *required,
+        },
+    };
+    Some(ExecMount {
+        target: m.target.clone(),
+        readonly: m.readonly,
+        kind,
+    })
 }
 
 fn file_action(a: &def::FileAction) -> fileop::FileAction {

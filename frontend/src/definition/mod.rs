@@ -69,6 +69,20 @@ pub struct GraphBuilder {
     by_digest: HashMap<String, OpId>,
 }
 
+/// Feeds written bytes into a SHA-256.
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[derive(Serialize)]
 struct Canonical<'a> {
     inputs: Vec<&'a str>,
