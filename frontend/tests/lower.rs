@@ -526,3 +526,34 @@ fn warnings_carry_rule_message_and_line() {
         err.message
     );
 }
+
+#[test]
+fn proxy_args_reach_run_without_being_declared_or_cached() {
+    let df = "FROM scratch\nRUN fetch\n";
+    let plain = lowered(df);
+    let mut o = opts();
+    o.build_args
+        .insert("https_proxy".into(), "http://proxy:3128".into());
+    let proxied = lowered_with(df, &o);
+    let e = execs(&proxied.definition)[0];
+    assert_eq!(
+        e.proxy_env,
+        [
+            "HTTPS_PROXY=http://proxy:3128",
+            "https_proxy=http://proxy:3128"
+        ]
+    );
+    assert!(!e
+        .env
+        .iter()
+        .any(|kv| kv.to_lowercase().starts_with("https_proxy")));
+    // Not part of the cache key, not in the history.
+    let root = |d: &BuildDefinition| d.ops[d.root.unwrap()].digest.clone();
+    assert_eq!(root(&plain.definition), root(&proxied.definition));
+    assert!(!proxied
+        .definition
+        .image
+        .history
+        .iter()
+        .any(|h| h.created_by.contains("proxy")));
+}
