@@ -144,9 +144,11 @@ impl GraphBuilder {
                 .collect(),
             op,
         };
+        // The JSON is hashed as it is written, never held in memory.
         // Serializing plain structs, enums and Vecs cannot fail.
-        let bytes = serde_json::to_vec(&canonical).expect("op serializes");
-        format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
+        let mut hasher = HashWriter(Sha256::new());
+        serde_json::to_writer(&mut hasher, &canonical).expect("op serializes");
+        format!("sha256:{}", hex::encode(hasher.0.finalize()))
     }
 
     /// Keeps only the ops `root` needs, renumbered in dependency order.
