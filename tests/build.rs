@@ -335,3 +335,91 @@ fn outputs_iidfile_and_metadata() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("needs dest="));
 }
+
+#[test]
+fn local_and_tar_outputs_hold_the_root_filesystem() {
+    let kiln = Kiln::new();
+    let dir = context(&[
+        ("a.txt", "a\n"),
+        ("Dockerfile", "FROM scratch AS base\nCOPY a.txt /etc/a.txt\nFROM base\nCOPY --chmod=700 a.txt /bin/tool\n"),
+    ]);
+    let out = dir.path().join("rootfs");
+    kiln.ok(
+        dir.path(),
+        &[
+            "build",
+            "-o",
+            &format!("type=local,dest={}", out.display()),
+            ".",
+        ],
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("etc/a.txt")).unwrap(),
+        "a\n"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(out.join("bin/tool"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7777, 0o700);
+
+    let tar_path = dir.path().join("rootfs.tar");
+    kiln.ok(
+        dir.path(),
+        &[
+            "build",
+            "-o",
+            &format!("type=tar,dest={}", tar_path.display()),
+            ".",
+        ],
+    );
+    let files = archive_entries(&tar_path);
+    assert_eq!(
+        files.get("etc/a.txt").map(Vec::as_slice),
+        Some(&b"a\n"[..]),
+        "{:?}",
+        files.keys()
+    );
+    assert!(files.contains_key("bin/tool"));
+}
+
+#[test]
+fn source_date_epoch_makes_builds_reproducible() {
+    let dir = context(&[
+        ("a.txt", "a\n"),
+        (
+            "Dockerfile",
+            "FROM scratch\nCOPY a.txt /a.txt\nWORKDIR /w\nCMD [\"x\"]\n",
+        ),
+    ]);
+    let digest = |kiln: &Kiln| {
+        let out = kiln.run(
+            dir.path(),
+            &[
+                "build",
+                "-q",
+                "--no-cache",
+                "--build-arg",
+                "SOURCE_DATE_EPOCH=1700000000",
+                "-o",
+                "type=oci,dest=img.tar",
+                ".",
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let files = archive_entries(&dir.path().join("img.tar"));
+        let index: Value = serde_json::from_slice(&files["index.json"]).unwrap();
+        index["manifests"][0]["digest"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // Two stores, two builds, a touch in between: the same manifest.
+    let first = digest(&Kiln::new());
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let path = dir.path().join("a.txt");
+    std::fs::write(&path, "a\n").unwrap();
+    let second = digest(&Kiln::new());
+    assert_eq!(first, second);
+}

@@ -2,10 +2,12 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
+use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use kiln_frontend::definition::Image;
 use kiln_frontend::reference::Reference;
+use kiln_solver::fileop;
 use kiln_solver::image::{Descriptor, CONFIG_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
 use kiln_solver::layer::{self, Compression, WriteOptions};
 use kiln_solver::solve::snapshot_fs;
@@ -155,12 +157,77 @@ pub fn deliver(
                 };
                 write_archive(store, built, &names, format, output.dest.as_ref())?;
             }
-            Kind::Local | Kind::Tar => {
-                bail!("output type {:?} is not supported yet", output.kind)
-            }
+            Kind::Local | Kind::Tar => rootfs_output(store, chain, output, built.epoch)?,
         }
     }
-    let _ = chain;
+    Ok(())
+}
+
+/// `type=local` (the root filesystem as a directory) and `type=tar` (as
+/// one tar), read from a merged read-only view of the chain.
+fn rootfs_output(
+    store: &Store,
+    chain: &[SnapshotId],
+    output: &Output,
+    epoch: Option<i64>,
+) -> Result<()> {
+    let scratch = tempfile::Builder::new()
+        .prefix("export-")
+        .tempdir_in(store.root())
+        .context("creating a temporary directory")?;
+    let lowers: Vec<PathBuf> = chain.iter().map(|&id| snapshot_fs(store, id)).collect();
+    let target = scratch.path().join("rootfs");
+    std::fs::create_dir(&target)?;
+    let view = kiln_solver::mount::overlay(&lowers, None, &target)
+        .context("mounting the image filesystem")?;
+    match (output.kind, output.dest.as_ref()) {
+        (Kind::Local, Some(Dest::Path(dir))) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            let copy = fileop::FileAction::Copy(fileop::CopyAction {
+                source: Some(0),
+                src: "/".into(),
+                dest: "/".into(),
+                owner: None,
+                mode: None,
+                follow_symlinks: false,
+                dir_contents_only: true,
+                include_patterns: Vec::new(),
+                exclude_patterns: Vec::new(),
+                required_paths: Vec::new(),
+                attempt_unpack: false,
+                create_dest_path: true,
+                allow_wildcard: false,
+                allow_empty_wildcard: false,
+                timestamp: None,
+            });
+            let source = fileop::SourceRoot {
+                dir: view.path(),
+                exclude: None,
+            };
+            fileop::apply(dir, &[copy], &[source])
+                .map_err(|e| anyhow!("writing {}: {e}", dir.display()))?;
+        }
+        (Kind::Tar, Some(Dest::Path(path))) => {
+            let tmp = path.with_extension("kiln-tmp");
+            let file = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+            let mut out = BufWriter::new(file);
+            layer::write_layer(view.path(), &mut out, &WriteOptions { epoch })
+                .map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
+            out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+        }
+        (Kind::Tar, _) => {
+            let stdout = io::stdout();
+            let mut out = BufWriter::new(stdout.lock());
+            layer::write_layer(view.path(), &mut out, &WriteOptions { epoch })
+                .map_err(|e| anyhow!("writing the tar: {e}"))?;
+            out.flush()?;
+        }
+        _ => bail!(
+            "output type {:?} needs a destination directory",
+            output.kind
+        ),
+    }
     Ok(())
 }
 
