@@ -17,7 +17,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::events::Event;
 use crate::fileop::{self, FileAction, SourceRoot};
-use crate::graph::{Graph, Vertex, VertexId, VertexOp};
+use crate::graph::{ExecMountKind, ExecNetwork, ExecSpec, Graph, Vertex, VertexId, VertexOp};
 use crate::mount;
 use crate::store::{SnapshotId, Store};
 
@@ -28,6 +28,41 @@ pub trait LocalSource: Sync {
     fn is_excluded(&self, rel: &str) -> bool;
     /// Digest of what copying `srcs` reads (for cache keys).
     fn selection_digest(&self, srcs: &[String], follow_symlinks: bool) -> Result<String, String>;
+}
+
+/// Runs a RUN step in a sandbox (see `sandbox`); the solver prepares the
+/// root filesystem and mounts.
+pub trait Executor: Sync {
+    /// Runs the step; `output` receives its stdout/stderr bytes as they
+    /// come. Returns the exit code (128 + signal for a killed process).
+    fn run(&self, request: &ExecRequest<'_>, output: &mut dyn FnMut(&[u8])) -> Result<i32, String>;
+}
+
+/// One RUN step, ready to execute.
+pub struct ExecRequest<'a> {
+    /// The writable root filesystem (an overlay mount).
+    pub rootfs: &'a Path,
+    pub args: &'a [String],
+    pub env: Vec<String>,
+    pub cwd: &'a str,
+    pub user: &'a str,
+    /// Share the host's network (`false`: an empty namespace with `lo`).
+    pub host_network: bool,
+    pub insecure: bool,
+    pub mounts: Vec<ExecBind>,
+}
+
+/// A mount of a RUN step.
+pub enum ExecBind {
+    Bind {
+        source: PathBuf,
+        target: String,
+        readonly: bool,
+    },
+    Tmpfs {
+        target: String,
+        size: u64,
+    },
 }
 
 /// Resolves image references to their layer chains in the store.
@@ -62,6 +97,8 @@ pub struct Solver<'a> {
     pub store: &'a Store,
     pub locals: HashMap<String, &'a dyn LocalSource>,
     pub images: &'a dyn ImageSource,
+    /// Runs RUN steps; `None`: a RUN fails with a clear error.
+    pub executor: Option<&'a dyn Executor>,
     pub events: Option<Sender<Event>>,
     /// Ignore every cached result (`--no-cache`).
     pub no_cache: bool,
@@ -327,11 +364,9 @@ impl Solver<'_> {
             VertexOp::File { base, actions } => self
                 .run_file(graph, id, *base, actions, inputs)
                 .map_err(|e| self.fail(graph, id, e)),
-            VertexOp::Exec(_) => Err(self.fail(
-                graph,
-                id,
-                "RUN needs the sandbox, which this build of kiln does not have yet",
-            )),
+            VertexOp::Exec(spec) => self
+                .run_exec(graph, id, spec, inputs)
+                .map_err(|e| self.fail(graph, id, e)),
             VertexOp::Unsupported { reason } => Err(self.fail(graph, id, reason.clone())),
         }
     }
@@ -415,6 +450,156 @@ impl Solver<'_> {
         Ok(Output::Layers(chain))
     }
 
+    /// RUN: the root chain mounted with a fresh upper dir, the step run in
+    /// the sandbox; the upper dir becomes the new snapshot.
+    fn run_exec(
+        &self,
+        graph: &Graph,
+        id: VertexId,
+        spec: &ExecSpec,
+        inputs: &[Option<Output>],
+    ) -> Result<Output, String> {
+        let executor = self
+            .executor
+            .ok_or("RUN needs the sandbox, which is not available here")?;
+        let base_chain: Vec<SnapshotId> = spec
+            .root
+            .map(|r| layers(&inputs[r]).to_vec())
+            .unwrap_or_default();
+        let (snapshot, dir) = self
+            .store
+            .snapshots()
+            .prepare(base_chain.last().copied())
+            .map_err(|e| e.to_string())?;
+        let upper = mkdir(dir.join(SNAPSHOT_FS)).map_err(|e| e.to_string())?;
+        let work = mkdir(dir.join("work")).map_err(|e| e.to_string())?;
+        let scratch = tempdir_in(&self.store.root().join("tmp")).map_err(|e| e.to_string())?;
+        let rootfs = mount::overlay(
+            &self.paths(&base_chain),
+            Some((&upper, &work)),
+            &mkdir(scratch.join("rootfs")).map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| format!("mounting the root filesystem: {e}"))?;
+
+        let mut views = Vec::new();
+        let mut mounts = Vec::new();
+        for (n, m) in spec.mounts.iter().enumerate() {
+            let bind = match &m.kind {
+                ExecMountKind::Bind { input, source } => {
+                    let root = match input.map(|i| &inputs[i]) {
+                        Some(Some(Output::Local(name))) => self
+                            .local(graph, id, name)
+                            .map_err(|e| e.to_string())?
+                            .root()
+                            .to_path_buf(),
+                        Some(Some(Output::Layers(chain))) => {
+                            let target =
+                                mkdir(scratch.join(format!("m{n}"))).map_err(|e| e.to_string())?;
+                            let view = mount::overlay(&self.paths(chain), None, &target)
+                                .map_err(|e| format!("mounting {}: {e}", m.target))?;
+                            let path = view.path().to_path_buf();
+                            views.push(view);
+                            path
+                        }
+                        _ => mkdir(scratch.join(format!("m{n}"))).map_err(|e| e.to_string())?,
+                    };
+                    ExecBind::Bind {
+                        source: inside(&root, source)?,
+                        target: m.target.clone(),
+                        readonly: m.readonly,
+                    }
+                }
+                ExecMountKind::Cache {
+                    id: cache_id,
+                    mode,
+                    uid,
+                    gid,
+                    ..
+                } => ExecBind::Bind {
+                    source: self.cache_dir(cache_id, *mode, *uid, *gid)?,
+                    target: m.target.clone(),
+                    readonly: m.readonly,
+                },
+                ExecMountKind::Tmpfs { size } => ExecBind::Tmpfs {
+                    target: m.target.clone(),
+                    size: *size,
+                },
+                ExecMountKind::Secret {
+                    id: secret,
+                    required,
+                    ..
+                }
+                | ExecMountKind::Ssh {
+                    id: secret,
+                    required,
+                } => {
+                    if *required {
+                        return Err(format!(
+                            "secret or ssh socket {secret:?} is required but was not provided"
+                        ));
+                    }
+                    continue;
+                }
+            };
+            mounts.push(bind);
+        }
+        let mut env = spec.env.clone();
+        env.extend(spec.proxy_env.iter().cloned());
+        let request = ExecRequest {
+            rootfs: rootfs.path(),
+            args: &spec.args,
+            env,
+            cwd: &spec.cwd,
+            user: &spec.user,
+            host_network: spec.network != ExecNetwork::None,
+            insecure: spec.insecure,
+            mounts,
+        };
+        let mut pending = Vec::new();
+        let code = executor.run(&request, &mut |bytes| {
+            pending.extend_from_slice(bytes);
+            while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+                let line = String::from_utf8_lossy(&pending[..end]).into_owned();
+                self.emit(Event::Log { vertex: id, line });
+                pending.drain(..=end);
+            }
+        })?;
+        if !pending.is_empty() {
+            let line = String::from_utf8_lossy(&pending).into_owned();
+            self.emit(Event::Log { vertex: id, line });
+        }
+        drop(views);
+        drop(rootfs);
+        if code != 0 {
+            return Err(format!(
+                "process \"{}\" did not complete successfully: exit code: {code}",
+                spec.args.join(" ")
+            ));
+        }
+        let _ = std::fs::remove_dir_all(&work);
+        self.store
+            .snapshots()
+            .commit(snapshot, 0)
+            .map_err(|e| e.to_string())?;
+        let mut chain = base_chain;
+        chain.push(snapshot);
+        Ok(Output::Layers(chain))
+    }
+
+    /// The persistent directory of a cache mount, created on first use.
+    fn cache_dir(&self, cache_id: &str, mode: u32, uid: u32, gid: u32) -> Result<PathBuf, String> {
+        let name = hex::encode(Sha256::digest(cache_id.as_bytes()));
+        let dir = self.store.root().join("cache-mounts").join(&name[..32]);
+        if !dir.is_dir() {
+            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| e.to_string())?;
+            std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).map_err(|e| e.to_string())?;
+        }
+        Ok(dir)
+    }
+
     fn paths(&self, chain: &[SnapshotId]) -> Vec<PathBuf> {
         chain.iter().map(|&s| snapshot_fs(self.store, s)).collect()
     }
@@ -468,6 +653,23 @@ fn used_as_source(actions: &[FileAction], input: usize) -> bool {
     actions
         .iter()
         .any(|a| matches!(a, FileAction::Copy(c) if c.source == Some(input)))
+}
+
+/// `rel` inside `root`, refusing paths that leave it (`..`, or a symlink
+/// pointing out).
+fn inside(root: &Path, rel: &str) -> Result<PathBuf, String> {
+    let root = root
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", root.display()))?;
+    let joined = root.join(rel.trim_start_matches('/'));
+    let resolved = joined
+        .canonicalize()
+        .map_err(|e| format!("mount source {rel}: {e}"))?;
+    if resolved.starts_with(&root) {
+        Ok(resolved)
+    } else {
+        Err(format!("mount source {rel} points outside its filesystem"))
+    }
 }
 
 fn mkdir(path: PathBuf) -> std::io::Result<PathBuf> {

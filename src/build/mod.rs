@@ -90,6 +90,7 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
         store: &store,
         locals,
         images: &images,
+        executor: None,
         events: Some(tx),
         no_cache: args.no_cache,
     };
