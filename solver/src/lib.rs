@@ -4,6 +4,7 @@
 
 pub mod events;
 pub mod fileop;
+pub mod gopath;
 pub mod graph;
 pub mod image;
 pub mod layer;

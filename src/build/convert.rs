@@ -3,7 +3,9 @@
 
 use kiln_frontend::definition as def;
 use kiln_solver::fileop;
-use kiln_solver::graph::{ExecMount, ExecMountKind, ExecNetwork, ExecSpec, Graph, Vertex, VertexOp};
+use kiln_solver::graph::{
+    ExecMount, ExecMountKind, ExecNetwork, ExecSpec, Graph, Vertex, VertexOp,
+};
 
 /// Converts every op; vertex ids equal the definition's op ids.
 pub fn to_graph(definition: &def::BuildDefinition) -> Graph {
@@ -52,7 +54,11 @@ fn exec(e: &def::Exec) -> ExecSpec {
         env: e.env.clone(),
         cwd: e.cwd.clone(),
         user: e.user.clone(),
-        root: e.mounts.iter().find(|m| m.kind == def::MountKind::Root).and_then(|m| m.input),
+        root: e
+            .mounts
+            .iter()
+            .find(|m| m.kind == def::MountKind::Root)
+            .and_then(|m| m.input),
         network: match e.network {
             def::Network::Default => ExecNetwork::Default,
             def::Network::None => ExecNetwork::None,
@@ -71,7 +77,13 @@ fn exec_mount(m: &def::Mount) -> Option<ExecMount> {
             input: m.input,
             source: m.source.clone(),
         },
-        def::MountKind::Cache { id, sharing, mode, uid, gid } => ExecMountKind::Cache {
+        def::MountKind::Cache {
+            id,
+            sharing,
+            mode,
+            uid,
+            gid,
+        } => ExecMountKind::Cache {
             id: id.clone(),
             locked: *sharing != def::CacheSharing::Shared,
             mode: *mode,
@@ -79,7 +91,13 @@ fn exec_mount(m: &def::Mount) -> Option<ExecMount> {
             gid: *gid,
         },
         def::MountKind::Tmpfs { size } => ExecMountKind::Tmpfs { size: *size },
-        def::MountKind::Secret { id, required, mode, uid, gid } => ExecMountKind::Secret {
+        def::MountKind::Secret {
+            id,
+            required,
+            mode,
+            uid,
+            gid,
+        } => ExecMountKind::Secret {
             id: id.clone(),
             required: *required,
             mode: *mode,

@@ -30,7 +30,6 @@
 mod cache;
 mod digest;
 pub mod dockerignore;
-mod pathutil;
 #[cfg(test)]
 mod tests;
 mod walk;
@@ -45,6 +44,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use kiln_solver::gopath;
 use sha2::{Digest, Sha256};
 
 use cache::MetaCache;
@@ -238,7 +238,7 @@ impl Context {
         if self.matcher.is_empty() {
             return false;
         }
-        let cleaned = pathutil::clean_source(rel.as_bytes());
+        let cleaned = gopath::clean_source(rel.as_bytes());
         if cleaned.is_empty() {
             return false;
         }
@@ -283,8 +283,8 @@ impl Context {
         let mut entries: Vec<Entry> = Vec::new();
         let mut full_walk = false;
         for src in srcs {
-            let cleaned = pathutil::clean_source(src.as_bytes());
-            let (fixed, wild) = pathutil::split_wildcards(&cleaned);
+            let cleaned = gopath::clean_source(src.as_bytes());
+            let (fixed, wild) = gopath::split_wildcards(&cleaned);
             let names = if wild.is_empty() {
                 vec![cleaned.clone()]
             } else {
@@ -452,7 +452,7 @@ fn read_inside(dir: &Path, name: &[u8]) -> Result<Option<(PathBuf, Vec<u8>)>, Co
         root: dir,
         matcher: &empty,
     };
-    let Some(found) = tree.resolve(&pathutil::clean_source(name), true)? else {
+    let Some(found) = tree.resolve(&gopath::clean_source(name), true)? else {
         return Ok(None);
     };
     if !found.md.is_file() || found.rel.is_empty() {

@@ -15,8 +15,9 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+use kiln_solver::gopath;
+
 use super::dockerignore::{DirMatch, Matcher};
-use super::pathutil;
 use super::ContextError;
 
 /// How many symlinks one lookup may follow (containerd's limit).
@@ -126,16 +127,6 @@ fn as_str(rel: &[u8]) -> Cow<'_, str> {
     String::from_utf8_lossy(rel)
 }
 
-fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
-    let mut rel = Vec::with_capacity(dir.len() + name.len() + 1);
-    rel.extend_from_slice(dir);
-    if !dir.is_empty() {
-        rel.push(b'/');
-    }
-    rel.extend_from_slice(name);
-    rel
-}
-
 impl Tree<'_> {
     pub fn abs(&self, rel: &[u8]) -> PathBuf {
         if rel.is_empty() {
@@ -180,7 +171,7 @@ impl Tree<'_> {
                 last = None;
                 continue;
             }
-            let rel = join(&current, &comp);
+            let rel = gopath::join(&current, &comp);
             let md = match fs::symlink_metadata(self.abs(&rel)) {
                 Ok(md) => md,
                 Err(e)
@@ -228,7 +219,7 @@ impl Tree<'_> {
                     dms.clear();
                     current.clear();
                 }
-                let cleaned = pathutil::clean(target);
+                let cleaned = gopath::clean(target);
                 todo.extend(
                     cleaned
                         .split(|&b| b == b'/')
@@ -309,7 +300,7 @@ impl Tree<'_> {
                 Ok(md) => md,
                 // Removed while we looked.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(self.io_error(&join(dir, &name), e)),
+                Err(e) => return Err(self.io_error(&gopath::join(dir, &name), e)),
             };
             children.push((name, md));
         }
@@ -324,7 +315,7 @@ impl Tree<'_> {
         out: &mut Vec<Entry>,
     ) -> Result<(), ContextError> {
         for (name, md) in self.read_dir(dir)? {
-            let rel = join(dir, &name);
+            let rel = gopath::join(dir, &name);
             if md.is_dir() {
                 let sub = if self.filtering() {
                     let sub = self.matcher.match_dir(&as_str(&rel), dm);
@@ -363,7 +354,7 @@ impl Tree<'_> {
     pub fn find_matches(&self, base: &Found, pattern: &[u8]) -> Result<Vec<Vec<u8>>, ContextError> {
         let mut out = Vec::new();
         if base.md.is_dir() {
-            let depth = pathutil::max_components(pattern);
+            let depth = gopath::max_components(pattern);
             self.find_in(&base.rel, b"", base.dm.as_ref(), pattern, depth, &mut out)?;
         }
         Ok(out)
@@ -379,8 +370,8 @@ impl Tree<'_> {
         out: &mut Vec<Vec<u8>>,
     ) -> Result<(), ContextError> {
         for (name, md) in self.read_dir(dir)? {
-            let rel = join(dir, &name);
-            let sub_rel = join(sub, &name);
+            let rel = gopath::join(dir, &name);
+            let sub_rel = gopath::join(sub, &name);
             let mut child_dm = None;
             if self.filtering() {
                 if md.is_dir() {
@@ -393,7 +384,7 @@ impl Tree<'_> {
                     continue;
                 }
             }
-            if pathutil::go_match(pattern, &sub_rel) {
+            if gopath::go_match(pattern, &sub_rel).unwrap_or(false) {
                 if child_dm.as_ref().is_some_and(DirMatch::is_excluded) {
                     // Present only if something below it is.
                     let found = Found {

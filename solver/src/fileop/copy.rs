@@ -37,13 +37,13 @@ use rustix::io::Errno;
 
 use super::chmod::ModeSet;
 use super::error::{display, FileOpError, IoContext};
-use super::gopath;
 use super::meta::{self, Node};
 use super::pattern::{MatchInfo, PatternMatcher};
 use super::resolve::{
     dup, file_type, init_dir, lstat_at, mkdir_all, open_dir_at, DirSpec, Resolved, Root,
 };
 use super::source::{Source, SrcEntry};
+use crate::gopath;
 
 /// The options of one copy action that apply to every entry.
 pub(crate) struct CopyOpts<'a> {
@@ -119,12 +119,12 @@ fn copy_inner(
 ) -> Result<(), FileOpError> {
     // The directory the destination is in (or the destination itself when
     // it ends in `/` or `/.`) is created first.
-    let (d, f) = gopath::split(dst);
+    let (d, f) = gopath::split_str(dst);
     let ensure = if !f.is_empty() && f != "." { d } else { dst };
     if !ensure.is_empty() {
         ensure_dir(dest, ensure, spec, created)?;
     }
-    let dst_clean = gopath::clean(dst);
+    let dst_clean = gopath::clean_str(dst);
     let dst_r = dest
         .resolve(&dst_clean, true)
         .ctx("resolving destination", &dst_clean)?;
@@ -164,11 +164,11 @@ fn copy_inner(
                     ));
                 }
             };
-            let base = gopath::base_bytes(src);
+            let base = gopath::base(src);
             if base == b"/" {
                 (Target::Dir(Rc::new(dir)), dst_clean.clone())
             } else {
-                let shown = gopath::join(&dst_clean, &gopath::lossy(base));
+                let shown = gopath::join_str(&dst_clean, &gopath::lossy(base));
                 (
                     Target::Entry {
                         parent: Rc::new(dir),
@@ -232,7 +232,7 @@ fn ensure_parent(
     path: &str,
 ) -> Result<(OwnedFd, Option<OsString>), FileOpError> {
     let name = r.rest.last().cloned();
-    let parent = mkdir_all(r, false, spec, created).ctx("mkdir", &gopath::dir(path))?;
+    let parent = mkdir_all(r, false, spec, created).ctx("mkdir", &gopath::dir_str(path))?;
     Ok((parent, name))
 }
 
@@ -336,8 +336,8 @@ impl Copier<'_, '_> {
     ) -> Result<(), FileOpError> {
         for (name, rel, st) in self.source.read_dir(src_dir.as_fd(), src_rel)? {
             let name_s = name.to_string_lossy();
-            let child_comps = gopath::join(comps, &name_s);
-            let child_display = gopath::join(&self.frames[frame].display, &name_s);
+            let child_comps = gopath::join_str(comps, &name_s);
+            let child_display = gopath::join_str(&self.frames[frame].display, &name_s);
             let mut include = true;
             let mut excluded = false;
             let mut child_inc = MatchInfo::default();

@@ -24,6 +24,9 @@
 //! | `chmod`      | symbolic `--chmod`                                          |
 //! | `meta`       | owner, mode, times, xattrs through descriptors              |
 //!
+//! Go's path semantics (`path.Clean`, `filepath.Match`, fsutil's wildcard
+//! split) come from [`crate::gopath`], shared with the CLI's build context.
+//!
 //! Before anything is written, every copy's sources are checked (missing
 //! paths, wildcards matching nothing, required paths, bad patterns or
 //! modes), so such errors leave the destination untouched.
@@ -31,7 +34,6 @@
 mod chmod;
 mod copy;
 mod error;
-mod gopath;
 mod meta;
 mod owner;
 mod pattern;
@@ -50,6 +52,7 @@ use rustix::io::Errno;
 
 pub use error::FileOpError;
 
+use crate::gopath;
 use chmod::ModeSet;
 use error::{display, IoContext};
 use pattern::PatternMatcher;
@@ -145,21 +148,21 @@ fn prepare_copy(c: &CopyAction, sources: &[Source<'_>]) -> Result<PreparedCopy, 
     let source = match c.source {
         None => {
             // An empty filesystem (scratch): only its root exists.
-            if gopath::clean(&src_path) != "/"
-                && !(c.allow_wildcard && wildcard::contains_wildcards(&src_path))
+            if gopath::clean_str(&src_path) != "/"
+                && !(c.allow_wildcard && gopath::contains_wildcards(src_path.as_bytes()))
             {
                 return Err(FileOpError::NotFound {
-                    path: gopath::clean(&src_path),
+                    path: gopath::clean_str(&src_path),
                 });
             }
             if let Some(p) = c
                 .required_paths
                 .iter()
-                .find(|p| gopath::clean(&format!("/{p}")) != "/")
+                .find(|p| gopath::clean_str(&format!("/{p}")) != "/")
             {
                 return Err(FileOpError::NotFound { path: display(p) });
             }
-            let srcs = if gopath::clean(&src_path) == "/" {
+            let srcs = if gopath::clean_str(&src_path) == "/" {
                 vec![b"/".to_vec()]
             } else {
                 Vec::new()
@@ -184,7 +187,7 @@ fn prepare_copy(c: &CopyAction, sources: &[Source<'_>]) -> Result<PreparedCopy, 
     for p in &c.required_paths {
         if source.lookup(p.as_bytes(), false)?.is_none() {
             return Err(FileOpError::NotFound {
-                path: display(&gopath::clean(&format!("/{p}"))),
+                path: display(&gopath::clean_str(&format!("/{p}"))),
             });
         }
     }
@@ -199,7 +202,7 @@ fn prepare_copy(c: &CopyAction, sources: &[Source<'_>]) -> Result<PreparedCopy, 
     for s in &srcs {
         if source.lookup(s, c.follow_symlinks)?.is_none() {
             return Err(FileOpError::NotFound {
-                path: display(&gopath::clean(&format!("/{}", gopath::lossy(s)))),
+                path: display(&gopath::clean_str(&format!("/{}", gopath::lossy(s)))),
             });
         }
     }
@@ -246,7 +249,12 @@ fn run_copy(
                 time,
             };
             let mut created = Vec::new();
-            copy::ensure_dir(dest, &gopath::clean(&dest_path), &opts_spec, &mut created)?;
+            copy::ensure_dir(
+                dest,
+                &gopath::clean_str(&dest_path),
+                &opts_spec,
+                &mut created,
+            )?;
             fix_times(&created, time);
         }
         return Ok(());
@@ -285,7 +293,7 @@ fn fix_times(created: &[OwnedFd], time: Option<i64>) {
 fn run_mkdir(dest: &Root, m: &MkdirAction) -> Result<(), FileOpError> {
     let owner = resolve_owner(dest, &m.owner)?;
     let time = m.timestamp;
-    let path = gopath::clean(&format!("/{}", m.path));
+    let path = gopath::clean_str(&format!("/{}", m.path));
     let spec = DirSpec {
         mode: m.mode & 0o777,
         owner,
@@ -316,7 +324,7 @@ fn run_mkdir(dest: &Root, m: &MkdirAction) -> Result<(), FileOpError> {
 fn run_mkfile(dest: &Root, m: &MkfileAction) -> Result<(), FileOpError> {
     use std::io::Write;
     let owner = resolve_owner(dest, &m.owner)?;
-    let path = gopath::clean(&format!("/{}", m.path));
+    let path = gopath::clean_str(&format!("/{}", m.path));
     let r = dest.resolve(&path, true).ctx("open", &path)?;
     let name = match &r.rest[..] {
         [name] => name,

@@ -8,8 +8,7 @@
 use regex::Regex;
 
 use super::error::FileOpError;
-use super::gopath;
-use super::wildcard::go_match;
+use crate::gopath;
 
 enum Kind {
     Exact,
@@ -51,7 +50,7 @@ impl PatternMatcher {
             if p.is_empty() {
                 continue;
             }
-            let mut p = gopath::clean(p);
+            let mut p = gopath::clean_str(p);
             let bad = || FileOpError::InvalidPattern {
                 kind,
                 pattern: raw.clone(),
@@ -65,7 +64,7 @@ impl PatternMatcher {
                 exclusions = true;
                 p = rest.to_string();
             }
-            if go_match(&p, b".").is_err() {
+            if gopath::go_match(p.as_bytes(), b".").is_err() {
                 return Err(bad());
             }
             let kind = compile(&p).ok_or_else(bad)?;
@@ -101,7 +100,7 @@ impl PatternMatcher {
                 }
                 m = p.matches(file);
                 if !m && parent.is_empty() {
-                    let dir = gopath::dir(file);
+                    let dir = gopath::dir_str(file);
                     if dir != "." {
                         let parts: Vec<&str> = dir.split('/').collect();
                         m = (1..=parts.len()).any(|n| p.matches(&parts[..n].join("/")));

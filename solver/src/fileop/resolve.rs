@@ -32,7 +32,7 @@ use rustix::fs::{
 };
 use rustix::io::Errno;
 
-use super::gopath;
+use crate::gopath;
 
 /// Set once openat2 turned out to be unavailable (old kernel, seccomp).
 static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
@@ -236,7 +236,7 @@ impl Root {
                 continue;
             }
             let (top, top_rel) = stack.last().expect("root stays");
-            let rel = gopath::join_bytes(top_rel, name.as_bytes());
+            let rel = gopath::join(top_rel, name.as_bytes());
             if last && !follow_final {
                 rest.push(name);
                 break;

@@ -12,9 +12,9 @@ use std::os::unix::ffi::OsStrExt;
 use rustix::fs::{fstat, FileType, Stat};
 
 use super::error::{display, FileOpError};
-use super::gopath;
 use super::resolve::{dup, file_type, lstat_at, open_dir_at, Root};
 use super::SourceRoot;
+use crate::gopath;
 
 pub(crate) struct Source<'a> {
     root: Root,
@@ -97,7 +97,7 @@ impl<'a> Source<'a> {
             }
             1 => {
                 let name = r.rest.into_iter().next().expect("one");
-                let rel = gopath::join_bytes(&r.dir_rel, name.as_bytes());
+                let rel = gopath::join(&r.dir_rel, name.as_bytes());
                 if self.hidden(&rel) {
                     return Ok(None);
                 }
@@ -139,7 +139,7 @@ impl<'a> Source<'a> {
         names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
         let mut out = Vec::with_capacity(names.len());
         for name in names {
-            let child_rel = gopath::join_bytes(rel, name.as_bytes());
+            let child_rel = gopath::join(rel, name.as_bytes());
             if self.hidden(&child_rel) {
                 continue;
             }

@@ -40,10 +40,10 @@ use rustix::io::Errno;
 
 use super::copy::ensure_dir;
 use super::error::{display, FileOpError};
-use super::gopath;
 use super::meta::{self, Node};
 use super::resolve::{file_type, lstat_at, mkdir_all, open_dir_at, DirSpec, Root};
 use super::source::Source;
+use crate::gopath;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Compression {
