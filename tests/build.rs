@@ -185,6 +185,11 @@ fn context_rules_dockerignore_and_escapes() {
     };
     fail("FROM scratch\nCOPY secret.env /\n", "secret.env");
     fail("FROM scratch\nCOPY missing.txt /\n", "missing.txt");
+    fail("FROM scratch\nCOPY missing.txt /\n", "Dockerfile:2\n");
+    fail(
+        "FROM scratch\nCOPY missing.txt /\n",
+        ">>> COPY missing.txt /",
+    );
     fail("FROM scratch\nCOPY ../outside.txt /\n", "outside.txt");
 
     // A symlink to a host file is copied as a symlink, never followed out.

@@ -17,10 +17,11 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use anyhow::{anyhow, bail, Context as _, Result};
+use kiln_frontend::definition::BuildDefinition;
 use kiln_frontend::definition::Platform;
 use kiln_frontend::lower::{self, BuildOptions, NoResolver};
 use kiln_solver::image::LocalImages;
-use kiln_solver::solve::{LocalSource, Solver};
+use kiln_solver::solve::{LocalSource, SolveError, Solver};
 use kiln_solver::store::Store;
 
 use crate::cli::BuildArgs;
@@ -100,7 +101,7 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
     };
     drop(solver);
     let _ = printer.join();
-    let chain = chain.map_err(|e| anyhow!("{e}"))?;
+    let chain = chain.map_err(|e| solve_error(e, &definition, &name, &source))?;
     if let Err(e) = context.save() {
         eprintln!("warning: could not save the context metadata cache: {e}");
     }
@@ -150,6 +151,26 @@ fn print_warnings(name: &str, source: &str, warnings: &[kiln_frontend::lint::War
     for w in warnings {
         eprintln!("\nWARNING: {} - {}\n{}", w.rule, w.url, w.message);
         eprint!("{}", diagnostic::excerpt(name, source, w.range));
+    }
+}
+
+/// A failed step with the Dockerfile lines it comes from, as BuildKit
+/// shows it.
+fn solve_error(
+    e: SolveError,
+    definition: &BuildDefinition,
+    name: &str,
+    source: &str,
+) -> anyhow::Error {
+    let SolveError::Vertex { vertex, .. } = &e else {
+        return anyhow!("{e}");
+    };
+    match definition.ops.get(*vertex).and_then(|op| op.meta.range) {
+        Some(range) => anyhow!(
+            "{e}\n{}",
+            diagnostic::excerpt(name, source, range).trim_end()
+        ),
+        None => anyhow!("{e}"),
     }
 }
 
