@@ -249,9 +249,11 @@ impl Solver<'_> {
             error: None,
         });
         let wake = Condvar::new();
+        // Steps often wait on I/O (RUN, downloads): run a few more than
+        // there are cores.
         let workers = std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
-            .clamp(1, 8);
+            .map_or(4, |n| n.get())
+            .clamp(4, 16);
         std::thread::scope(|scope| {
             for _ in 0..workers {
                 scope.spawn(|| self.worker(graph, keys, &state, &wake));
