@@ -44,7 +44,7 @@ pub fn image(
         .collect::<Result<Vec<_>>>()?;
     let config = manifest::finalize_config(image, &layers);
     let config_bytes = serde_json::to_vec(&config)?;
-    let config_digest = store.content().write_blob(&config_bytes, None)?;
+    let config_digest = put_blob(store, &config_bytes)?;
     let m = manifest::manifest(
         Descriptor {
             media_type: CONFIG_MEDIA_TYPE.into(),
@@ -55,7 +55,7 @@ pub fn image(
         &layers,
     );
     let manifest_bytes = serde_json::to_vec(&m)?;
-    let manifest_digest = store.content().write_blob(&manifest_bytes, None)?;
+    let manifest_digest = put_blob(store, &manifest_bytes)?;
     Ok(Built {
         manifest: Descriptor {
             media_type: MANIFEST_MEDIA_TYPE.into(),
@@ -67,6 +67,16 @@ pub fn image(
         layers,
         epoch,
     })
+}
+
+/// Writes a small blob unless the store has it already (a rebuild from
+/// cache writes nothing).
+fn put_blob(store: &Store, bytes: &[u8]) -> Result<Digest> {
+    let digest = Digest::of(bytes);
+    if !store.content().contains(&digest)? {
+        store.content().write_blob(bytes, Some(&digest))?;
+    }
+    Ok(digest)
 }
 
 #[derive(Serialize, Deserialize)]
@@ -137,7 +147,11 @@ pub fn deliver(
 ) -> Result<()> {
     let manifest_digest: Digest = built.manifest.digest.parse().map_err(|e| anyhow!("{e}"))?;
     for tag in tags {
-        store.meta().tag_set(&tag.to_string(), &manifest_digest)?;
+        let name = tag.to_string();
+        let current = store.meta().tag_get(&name)?;
+        if current.map(|t| t.digest) != Some(manifest_digest.clone()) {
+            store.meta().tag_set(&name, &manifest_digest)?;
+        }
     }
     for output in outputs {
         match output.kind {
