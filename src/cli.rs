@@ -76,6 +76,13 @@ pub struct BuildArgs {
     /// without building.
     #[arg(long)]
     pub dry_run: bool,
+    /// Run the build checks only (no build): print the warnings and exit 1
+    /// when there is any, like `docker build --check`.
+    #[arg(long)]
+    pub check: bool,
+    /// Output format of `--check`: text, json or sarif.
+    #[arg(long, value_enum, default_value_t, requires = "check")]
+    pub format: crate::checks::Format,
 }
 
 /// Runs the parsed command line; returns the process exit code.

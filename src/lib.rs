@@ -3,6 +3,7 @@
 //! `kiln-solver`.
 
 pub mod build;
+pub mod checks;
 pub mod cli;
 pub mod commands;
 pub mod context;

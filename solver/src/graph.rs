@@ -87,12 +87,32 @@ pub struct ExecMount {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExecMountKind {
     /// A path of input `input` (`None` = empty), `source` inside it.
-    Bind { input: Option<usize>, source: String },
+    Bind {
+        input: Option<usize>,
+        source: String,
+    },
     /// A persistent cache directory shared between builds.
-    Cache { id: String, locked: bool, mode: u32, uid: u32, gid: u32 },
-    Tmpfs { size: u64 },
+    Cache {
+        id: String,
+        locked: bool,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+    Tmpfs {
+        size: u64,
+    },
     /// A secret provided with the build (`--secret`).
-    Secret { id: String, required: bool, mode: u32, uid: u32, gid: u32 },
+    Secret {
+        id: String,
+        required: bool,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
     /// An SSH agent socket provided with the build (`--ssh`).
-    Ssh { id: String, required: bool },
+    Ssh {
+        id: String,
+        required: bool,
+    },
 }

@@ -19,7 +19,7 @@ use std::sync::mpsc;
 use anyhow::{anyhow, bail, Context as _, Result};
 use kiln_frontend::definition::BuildDefinition;
 use kiln_frontend::definition::Platform;
-use kiln_frontend::lower::{self, BuildOptions, NoResolver};
+use kiln_frontend::lower::{BuildOptions, NoResolver};
 use kiln_solver::image::LocalImages;
 use kiln_solver::solve::{LocalSource, SolveError, Solver};
 use kiln_solver::store::Store;
@@ -28,9 +28,19 @@ use crate::cli::BuildArgs;
 use crate::{commands, diagnostic, progress};
 
 pub fn run(args: &BuildArgs) -> Result<i32> {
+    if args.check {
+        return crate::checks::run(args, args.format);
+    }
     let dockerfile = commands::resolve_dockerfile(&args.context, args.file.as_deref())?;
     let (name, source) = commands::read_dockerfile(&dockerfile)?;
-    let opts = build_options(args)?;
+    let mut opts = build_options(args)?;
+    // For the CopyIgnoredFile check; a bad ignore file is reported when
+    // the context is opened.
+    let dockerfile_path = (dockerfile != "-").then(|| PathBuf::from(&dockerfile));
+    opts.dockerignore =
+        crate::checks::dockerignore(Path::new(&args.context), dockerfile_path.as_deref())
+            .ok()
+            .flatten();
     let outputs = args
         .outputs
         .iter()
@@ -46,9 +56,10 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
         .collect::<Result<Vec<_>>>()?;
 
     if args.dry_run {
-        let lowered = lower::lower(&source, &opts, &NoResolver)
-            .map_err(|e| commands::frontend_error(&name, &source, e))?;
-        print_warnings(&name, &source, &lowered.warnings);
+        let lowered = crate::checks::lower(&name, &source, &opts, &NoResolver, args.quiet)?;
+        if !args.quiet {
+            crate::checks::print_build_warnings(&name, &source, &lowered.warnings);
+        }
         print!("{}", lowered.definition.render());
         return Ok(0);
     }
@@ -61,8 +72,7 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
 
     let images = LocalImages { store: &store };
     let resolver = sources::StoreResolver { images: &images };
-    let lowered = lower::lower(&source, &opts, &resolver)
-        .map_err(|e| commands::frontend_error(&name, &source, e))?;
+    let lowered = crate::checks::lower(&name, &source, &opts, &resolver, args.quiet)?;
     let definition = lowered.definition;
 
     let context_dir = PathBuf::from(&args.context);
@@ -115,7 +125,9 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
         compression,
     )?;
     export::deliver(&store, &image, &chain, &tags, &outputs)?;
-    print_warnings(&name, &source, &lowered.warnings);
+    if !args.quiet {
+        crate::checks::print_build_warnings(&name, &source, &lowered.warnings);
+    }
     if let Some(path) = &args.iidfile {
         write_file(path, image.config_digest.as_bytes())?;
     }
@@ -137,21 +149,6 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
     }
     store.flush().ok();
     Ok(0)
-}
-
-fn print_warnings(name: &str, source: &str, warnings: &[kiln_frontend::lint::Warning]) {
-    if warnings.is_empty() {
-        return;
-    }
-    let s = if warnings.len() == 1 { "" } else { "s" };
-    eprintln!("\n {} warning{s} found:", warnings.len());
-    for w in warnings {
-        eprintln!(" - {}: {} (line {})", w.rule, w.message, w.range.start_line);
-    }
-    for w in warnings {
-        eprintln!("\nWARNING: {} - {}\n{}", w.rule, w.url, w.message);
-        eprint!("{}", diagnostic::excerpt(name, source, w.range));
-    }
 }
 
 /// A failed step with the Dockerfile lines it comes from, as BuildKit

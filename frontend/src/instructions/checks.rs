@@ -111,6 +111,12 @@ impl CheckConfig {
         Cow::Borrowed(self)
     }
 
+    /// Whether `rule` runs under this configuration, knowing from the
+    /// rule set whether it is experimental.
+    pub fn enabled(&self, rule: &str) -> bool {
+        self.runs(rule, crate::lint::is_experimental(rule))
+    }
+
     /// Whether `rule` runs under this configuration.
     pub fn runs(&self, rule: &str, experimental: bool) -> bool {
         if experimental {
@@ -144,9 +150,10 @@ pub(crate) struct Checker<'a> {
 }
 
 impl Checker<'_> {
+    /// Raises `rule` unless the configuration skips it (or it is
+    /// experimental and not enabled).
     pub fn run(&mut self, rule: &'static str, message: String, range: SourceRange) {
-        let experimental = rule == INVALID_DEFINITION_DESCRIPTION;
-        if self.config.runs(rule, experimental) {
+        if self.config.enabled(rule) {
             self.warnings.push(Warning::new(rule, message, range));
         }
     }

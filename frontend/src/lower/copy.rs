@@ -9,6 +9,7 @@ use super::stage::StageState;
 use crate::definition::{
     Chmod, Chown, Copy, FileAction, FileOp, GitSource, HttpSource, Input, Mkfile, Op, OpId, OpMeta,
 };
+use crate::golang::go_quote;
 use crate::instructions::{AddInstruction, CopyInstruction, SourcesAndDest};
 use crate::{Error, Result};
 
@@ -204,6 +205,10 @@ impl Lowering<'_> {
             });
         }
 
+        // ADD, and COPY without --from, read the build context.
+        if spec.is_add || step.copy_from.is_none() {
+            self.lint_ignored_source(spec, src, step.instruction.range());
+        }
         let (src_dir, include_patterns, required_paths) = if spec.parents {
             parents_selection(src)
         } else {
@@ -241,6 +246,39 @@ impl Lowering<'_> {
             allow_empty_wildcard: true,
             ..template.clone()
         })
+    }
+
+    /// CopyIgnoredFile (BuildKit's `validateCopySourcePath`): a context
+    /// source that `.dockerignore` excludes. Not checked when the ignore
+    /// file has `!` exceptions (too hard to decide statically), nor for the
+    /// context root unless every root entry is excluded (`*`, `**`, `**/*`).
+    fn lint_ignored_source(&mut self, spec: &CopySpec<'_>, src: &str, range: crate::SourceRange) {
+        let Some(ignore) = &self.opts.dockerignore else {
+            return;
+        };
+        if ignore.patterns.is_empty() || ignore.patterns.iter().any(|p| p.starts_with('!')) {
+            return;
+        }
+        let src = paths::clean(src);
+        if (src == "." || src == "/")
+            && !ignore
+                .patterns
+                .iter()
+                .any(|p| matches!(p.as_str(), "*" | "**" | "**/*"))
+        {
+            return;
+        }
+        if (ignore.matches)(&src) {
+            let command = if spec.is_add { "Add" } else { "Copy" };
+            self.warn(
+                "CopyIgnoredFile",
+                format!(
+                    "Attempting to {command} file {} that is excluded by .dockerignore",
+                    go_quote(&src)
+                ),
+                range,
+            );
+        }
     }
 
     /// A scratch filesystem holding one heredoc file (`COPY <<EOF /dest`).

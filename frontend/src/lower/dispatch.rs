@@ -7,8 +7,9 @@ use super::graph::{Lowering, Step};
 use super::stage::StageState;
 use super::{args, paths};
 use crate::definition::{self, Chown, FileAction, FileOp, Mkdir, Op, OpMeta};
+use crate::golang::go_quote;
+use crate::instructions::checks::Checker;
 use crate::instructions::{self, ArgInstruction, Dockerfile, Instruction, KeyValue};
-use crate::lint::Warning;
 use crate::shell::{Env, Lex};
 use crate::{suggest, Result, SourceRange};
 
@@ -101,27 +102,48 @@ impl Lowering<'_> {
     }
 
     fn dispatch(&mut self, st: &mut StageState, step: &Step) -> Result<()> {
+        // The rules raised for this instruction follow a `# check=`
+        // comment above it (BuildKit's WithMergedConfigFromComments).
+        self.checks_for(&step.instruction.origin().comments);
+        let result = self.dispatch_checked(st, step);
+        self.file_checks();
+        result
+    }
+
+    fn dispatch_checked(&mut self, st: &mut StageState, step: &Step) -> Result<()> {
         let mut ins = step.instruction.clone();
         let range = ins.range();
         if !matches!(ins, Instruction::Arg(_)) {
+            // UndefinedVar is reported per expanded word, as BuildKit
+            // does: a variable used in two words is reported twice.
             let lex = self.lex;
-            let mut unmatched = BTreeSet::new();
-            ins.expand(&mut |word| {
+            let mut unmatched: Vec<BTreeSet<String>> = Vec::new();
+            let expanded = ins.expand(&mut |word| {
                 let r = lex.process_word(word, &st.env)?;
-                unmatched.extend(r.unmatched);
+                if !r.unmatched.is_empty() {
+                    unmatched.push(r.unmatched);
+                }
                 Ok(r.result)
-            })?;
-            let raw = Lex {
-                skip_process_quotes: true,
-                ..Lex::new('\\')
-            };
-            ins.expand_heredocs(&mut |word| {
-                let r = raw.process_word(word, &st.env)?;
-                unmatched.extend(r.unmatched);
-                Ok(r.result)
-            })?;
-            self.report_undefined(st, unmatched, range);
+            });
+            let expanded = expanded.and_then(|()| {
+                let raw = Lex {
+                    skip_process_quotes: true,
+                    ..Lex::new('\\')
+                };
+                ins.expand_heredocs(&mut |word| {
+                    let r = raw.process_word(word, &st.env)?;
+                    if !r.unmatched.is_empty() {
+                        unmatched.push(r.unmatched);
+                    }
+                    Ok(r.result)
+                })
+            });
+            for word in unmatched {
+                self.report_undefined(st, word, range);
+            }
+            expanded?;
         }
+        let keyword = ins.keyword().to_string();
         match &mut ins {
             Instruction::Env(c) => {
                 self.lint_pairs(&c.vars, &c.origin.keyword, "ENV", range);
@@ -135,22 +157,22 @@ impl Lowering<'_> {
             Instruction::Cmd(c) => st.cmd(
                 &c.command.args,
                 c.command.prepend_shell,
-                range,
-                self.warnings,
+                (&keyword, range),
+                &mut self.checker(),
             ),
             Instruction::Entrypoint(c) => st.entrypoint(
                 &c.command.args,
                 c.command.prepend_shell,
-                range,
-                self.warnings,
+                (&keyword, range),
+                &mut self.checker(),
             ),
             Instruction::Healthcheck(c) => {
-                st.healthcheck(to_health(&c.health), range, self.warnings)
+                st.healthcheck(to_health(&c.health), (&keyword, range), &mut self.checker())
             }
             Instruction::Expose(c) => {
                 let lex = self.lex;
                 c.expand_ports(&mut |word| lex.process_words(word, &st.env))?;
-                st.expose(&c.ports, range, self.warnings)?;
+                st.expose(&c.ports, range, &mut self.checker())?;
             }
             Instruction::User(c) => st.user(&c.user),
             Instruction::Volume(c) => st.volume(&c.volumes)?,
@@ -191,21 +213,22 @@ impl Lowering<'_> {
             if let Some(s) = suggest::search(&var, &keys, true) {
                 message.push_str(&format!(" (did you mean ${s}?)"));
             }
-            self.warnings
-                .push(Warning::new("UndefinedVar", message, range));
+            self.warn("UndefinedVar", message, range);
         }
     }
 
     fn lint_legacy(&mut self, pairs: &[KeyValue], keyword: &str, range: SourceRange) {
         for _ in pairs.iter().filter(|p| p.legacy) {
-            self.warnings.push(Warning::new(
+            self.warn(
                 "LegacyKeyValueFormat",
                 format!("\"{keyword} key=value\" should be used instead of legacy \"{keyword} key value\" format"),
                 range,
-            ));
+            );
         }
     }
 
+    /// ENV: per pair, LegacyKeyValueFormat then SecretsUsedInArgOrEnv
+    /// (BuildKit's order).
     fn lint_pairs(
         &mut self,
         pairs: &[KeyValue],
@@ -213,9 +236,27 @@ impl Lowering<'_> {
         instruction: &str,
         range: SourceRange,
     ) {
-        self.lint_legacy(pairs, keyword, range);
         for pair in pairs {
-            lint_secret_key(instruction, &pair.key, range, self.warnings);
+            if pair.legacy {
+                self.lint_legacy(std::slice::from_ref(pair), keyword, range);
+            }
+            self.lint_secret_key(instruction, &pair.key, range);
+        }
+    }
+
+    /// SecretsUsedInArgOrEnv: a `_`-separated word of the key names a
+    /// secret (`API_KEY`, `db_password`) and none marks it harmless
+    /// (`PUBLIC_KEY`); BuildKit's case-insensitive expressions.
+    fn lint_secret_key(&mut self, instruction: &str, key: &str, range: SourceRange) {
+        if is_secret_key(key) {
+            self.warn(
+                "SecretsUsedInArgOrEnv",
+                format!(
+                    "Do not use ARG or ENV instructions for sensitive data ({instruction} {})",
+                    go_quote(key)
+                ),
+                range,
+            );
         }
     }
 
@@ -226,7 +267,7 @@ impl Lowering<'_> {
         let range = c.origin.range;
         let mut history = Vec::with_capacity(c.args.len());
         for def in &c.args {
-            lint_secret_key("ARG", &def.key, range, self.warnings);
+            self.lint_secret_key("ARG", &def.key, range);
             let value = match (self.opts.build_args.get(&def.key), &def.value) {
                 (Some(v), _) => Some(v.clone()),
                 (None, Some(default)) => {
@@ -264,11 +305,14 @@ impl Lowering<'_> {
         range: SourceRange,
     ) {
         if !st.workdir_set && !path.starts_with('/') {
-            self.warnings.push(Warning::new(
+            self.warn(
                 "WorkdirRelativePath",
-                format!("Relative workdir {path:?} can have unexpected results if the base image changes"),
+                format!(
+                    "Relative workdir {} can have unexpected results if the base image changes",
+                    go_quote(path)
+                ),
                 range,
-            ));
+            );
         }
         st.workdir_set = true;
         let wd = paths::normalize(&st.image.config.working_dir, path, false);
@@ -343,9 +387,10 @@ fn to_health(h: &instructions::Healthcheck) -> definition::Healthcheck {
     }
 }
 
-/// SecretsUsedInArgOrEnv: a `_`-separated word of the key names a secret
-/// (`API_KEY`, `db_password`) and none marks it harmless (`PUBLIC_KEY`).
-fn lint_secret_key(instruction: &str, key: &str, range: SourceRange, warnings: &mut Vec<Warning>) {
+/// BuildKit's `getSecretsRegex`: a deny token as a whole `_`-separated
+/// word (`(?i)(?:_|^)(?:apikey|...)(?:_|$)`) and no allow token, with Go's
+/// case folding (`K` also matches the Kelvin sign, `s` the long s).
+fn is_secret_key(key: &str) -> bool {
     const DENY: [&str; 10] = [
         "apikey",
         "auth",
@@ -359,44 +404,61 @@ fn lint_secret_key(instruction: &str, key: &str, range: SourceRange, warnings: &
         "token",
     ];
     const ALLOW: [&str; 3] = ["public", "file", "version"];
-    let words: Vec<String> = key.split('_').map(str::to_lowercase).collect();
-    let has = |list: &[&str]| words.iter().any(|w| list.contains(&w.as_str()));
-    if has(&DENY) && !has(&ALLOW) {
-        warnings.push(Warning::new(
-            "SecretsUsedInArgOrEnv",
-            format!(
-                "Do not use ARG or ENV instructions for sensitive data ({instruction} {key:?})"
-            ),
-            range,
-        ));
-    }
+    let has = |tokens: &[&str]| {
+        key.split('_')
+            .any(|word| tokens.iter().any(|t| folds_to(word, t)))
+    };
+    has(&DENY) && !has(&ALLOW)
 }
 
-/// ReservedStageName and DuplicateStageName.
-pub(super) fn lint_stage_names(dockerfile: &Dockerfile, warnings: &mut Vec<Warning>) {
+/// `word` equals the lower-case ASCII `token` under Unicode simple case
+/// folding.
+fn folds_to(word: &str, token: &str) -> bool {
+    let mut chars = word.chars();
+    for t in token.chars() {
+        let Some(c) = chars.next() else { return false };
+        let same = c.to_ascii_lowercase() == t
+            || (t == 'k' && c == '\u{212A}')
+            || (t == 's' && c == '\u{17F}');
+        if !same {
+            return false;
+        }
+    }
+    chars.next().is_none()
+}
+
+/// ReservedStageName and DuplicateStageName (stage names compare
+/// lower-cased, as BuildKit keeps them).
+pub(super) fn lint_stage_names(dockerfile: &Dockerfile, checker: &mut Checker<'_>) {
     let mut seen = BTreeSet::new();
     for stage in &dockerfile.stages {
         let Some(name) = &stage.name else { continue };
         if name == "context" || name == "scratch" {
-            warnings.push(Warning::new(
+            checker.run(
                 "ReservedStageName",
-                format!("Stage name should not use the same name as reserved stage {name:?}"),
+                format!(
+                    "Stage name should not use the same name as reserved stage {}",
+                    go_quote(name)
+                ),
                 stage.range(),
-            ));
+            );
         }
-        if !seen.insert(name.clone()) {
-            warnings.push(Warning::new(
+        if !seen.insert(name.as_str()) {
+            checker.run(
                 "DuplicateStageName",
-                format!("Duplicate stage name {name:?}, stage names should be unique"),
+                format!(
+                    "Duplicate stage name {}, stage names should be unique",
+                    go_quote(name)
+                ),
                 stage.range(),
-            ));
+            );
         }
     }
 }
 
 /// ConsistentInstructionCasing: keywords should all be upper or all lower
 /// case, following the majority.
-pub(super) fn lint_casing(dockerfile: &Dockerfile, warnings: &mut Vec<Warning>) {
+pub(super) fn lint_casing(dockerfile: &Dockerfile, checker: &mut Checker<'_>) {
     let keywords = || {
         dockerfile.stages.iter().flat_map(|s| {
             std::iter::once((s.origin.keyword.as_str(), s.range()))
@@ -421,10 +483,48 @@ pub(super) fn lint_casing(dockerfile: &Dockerfile, warnings: &mut Vec<Warning>) 
         } else {
             continue;
         };
-        warnings.push(Warning::new(
+        checker.run(
             "ConsistentInstructionCasing",
             format!("Command '{k}' should match the case of the command majority ({casing})"),
             range,
-        ));
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_secret_key;
+
+    #[test]
+    fn secret_keys_as_buildkit_matches_them() {
+        for key in [
+            "SECRET_PASSPHRASE",
+            "SUPER_Secret",
+            "password",
+            "super_duper_secret_token",
+            "apikey",
+            "git_key",
+            "AUTH",
+            "db_PassWord_x",
+            "\u{212A}EY",
+            "\u{17F}ecret",
+        ] {
+            assert!(is_secret_key(key), "{key}");
+        }
+        for key in [
+            "PUBLIC_KEY",
+            "public_token",
+            "SECRET_PASSPHRASE_FILE",
+            "password_file",
+            "AUTH_MODULE_VERSION",
+            "sunflower",
+            "keys",
+            "monkey",
+            "api_key_",
+            "",
+        ] {
+            let expect = key == "api_key_";
+            assert_eq!(is_secret_key(key), expect, "{key}");
+        }
     }
 }

@@ -1,32 +1,29 @@
 //! EXPOSE port specs: `[ip:][hostport:]port[-end][/proto]` become
 //! `port/proto` entries, with the reference's validation and lints.
 
-use crate::lint::Warning;
+use crate::instructions::checks::Checker;
 use crate::{Error, Result, SourceRange};
 
-/// Expands one EXPOSE word into `port/proto` strings.
-pub fn parse_port(
-    raw: &str,
-    range: SourceRange,
-    warnings: &mut Vec<Warning>,
-) -> Result<Vec<String>> {
+/// Expands one EXPOSE word into `port/proto` strings; raises
+/// ExposeProtoCasing and ExposeInvalidFormat for it.
+pub fn parse_port(raw: &str, range: SourceRange, checker: &mut Checker<'_>) -> Result<Vec<String>> {
     let (ip, host_port, container) = split_parts(raw);
     let (port, proto) = container.split_once('/').unwrap_or((container, ""));
     let proto = validate_proto(port, proto)
         .map_err(|e| Error::new(format!("invalid port: {raw:?}: {e}")))?;
     if proto != proto.to_ascii_lowercase() {
-        warnings.push(Warning::new(
+        checker.run(
             "ExposeProtoCasing",
             format!("Defined protocol '{raw}' in EXPOSE instruction should be lowercase"),
             range,
-        ));
+        );
     }
     if !ip.is_empty() || !host_port.is_empty() {
-        warnings.push(Warning::new(
+        checker.run(
             "ExposeInvalidFormat",
             format!("EXPOSE instruction should not define an IP address or host-port mapping, found '{raw}'"),
             range,
-        ));
+        );
     }
     validate_ip(&ip)?;
     let (start, end) =
@@ -146,9 +143,19 @@ fn realtime_signal(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::instructions::CheckConfig;
+    use crate::lint::Warning;
+    use std::borrow::Cow;
+
+    fn checker(warnings: &mut Vec<Warning>) -> Checker<'_> {
+        Checker {
+            config: Cow::Owned(CheckConfig::default()),
+            warnings,
+        }
+    }
 
     fn ports(raw: &str) -> Result<Vec<String>> {
-        parse_port(raw, SourceRange::line(1), &mut Vec::new())
+        parse_port(raw, SourceRange::line(1), &mut checker(&mut Vec::new()))
     }
 
     #[test]
@@ -166,8 +173,8 @@ mod tests {
     #[test]
     fn lints_casing_and_host_mappings() {
         let mut warnings = Vec::new();
-        parse_port("80/TCP", SourceRange::line(4), &mut warnings).unwrap();
-        parse_port("8080:80", SourceRange::line(5), &mut warnings).unwrap();
+        parse_port("80/TCP", SourceRange::line(4), &mut checker(&mut warnings)).unwrap();
+        parse_port("8080:80", SourceRange::line(5), &mut checker(&mut warnings)).unwrap();
         let rules: Vec<_> = warnings.iter().map(|w| w.rule).collect();
         assert_eq!(rules, ["ExposeProtoCasing", "ExposeInvalidFormat"]);
         assert_eq!(

@@ -1,6 +1,7 @@
 //! The stage graph: bases, `--from` dependencies, reachability from the
 //! target, ONBUILD triggers, and the order stages are dispatched in.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 
 use super::args;
@@ -10,7 +11,9 @@ use super::stage::StageState;
 use crate::definition::{
     BuildDefinition, GraphBuilder, Image, ImageSource, LocalSource, Op, OpId, OpMeta, Platform,
 };
-use crate::instructions::{self, ArgInstruction, Dockerfile, Instruction};
+use crate::golang::go_quote;
+use crate::instructions::checks::Checker;
+use crate::instructions::{self, ArgInstruction, CheckConfig, Dockerfile, Instruction};
 use crate::lint::Warning;
 use crate::reference::Reference;
 use crate::shell::Lex;
@@ -52,6 +55,11 @@ pub(crate) struct Lowering<'a> {
     pub opts: &'a BuildOptions,
     resolver: &'a dyn ImageResolver,
     pub lex: Lex,
+    /// The file's check configuration (`# check=` or the build arg).
+    checks: &'a CheckConfig,
+    /// The configuration for the instruction being lowered: the file's,
+    /// plus a `# check=` comment right above the instruction.
+    pub local_checks: Cow<'a, CheckConfig>,
     pub warnings: &'a mut Vec<Warning>,
     pub graph: GraphBuilder,
     pub globals: EnvList,
@@ -69,12 +77,15 @@ impl<'a> Lowering<'a> {
         opts: &'a BuildOptions,
         resolver: &'a dyn ImageResolver,
         lex: Lex,
+        checks: &'a CheckConfig,
         warnings: &'a mut Vec<Warning>,
     ) -> Self {
         Lowering {
             opts,
             resolver,
             lex,
+            checks,
+            local_checks: Cow::Borrowed(checks),
             warnings,
             graph: GraphBuilder::new(),
             globals: EnvList::new(),
@@ -90,9 +101,40 @@ impl<'a> Lowering<'a> {
         }
     }
 
+    /// Raises `rule` unless the configuration of the instruction being
+    /// lowered skips it.
+    pub fn warn(&mut self, rule: &'static str, message: String, range: SourceRange) {
+        if self.local_checks.enabled(rule) {
+            self.warnings.push(Warning::new(rule, message, range));
+        }
+    }
+
+    /// Where [`StageState`] methods raise their rules.
+    pub fn checker(&mut self) -> Checker<'_> {
+        Checker {
+            config: Cow::Borrowed(&*self.local_checks),
+            warnings: &mut *self.warnings,
+        }
+    }
+
+    /// Lowers the next instruction under the file's configuration merged
+    /// with the `# check=` comment among `comments`, if any.
+    pub fn checks_for(&mut self, comments: &[String]) {
+        let checks: &'a CheckConfig = self.checks;
+        self.local_checks = checks.for_comments(comments);
+    }
+
+    /// Back to the file's configuration (rules about the whole file).
+    pub fn file_checks(&mut self) {
+        self.local_checks = Cow::Borrowed(self.checks);
+    }
+
     pub fn run(mut self, dockerfile: Dockerfile) -> Result<BuildDefinition> {
-        super::dispatch::lint_stage_names(&dockerfile, self.warnings);
-        super::dispatch::lint_casing(&dockerfile, self.warnings);
+        {
+            let mut checker = self.checker();
+            super::dispatch::lint_stage_names(&dockerfile, &mut checker);
+            super::dispatch::lint_casing(&dockerfile, &mut checker);
+        }
         let target_name = self
             .opts
             .target
@@ -115,7 +157,19 @@ impl<'a> Lowering<'a> {
         if self.stages.len() == 1 {
             self.stages[0].display.clear();
         }
-        for i in self.resolve_reachable(target)? {
+        let mut order = self.resolve_reachable(target)?;
+        if self.opts.all_stages {
+            // BuildKit's lint request without a target: every stage, in
+            // file order (ONBUILD triggers only for the needed ones).
+            for i in 0..self.stages.len() {
+                if self.stages[i].base.is_none() && self.stages[i].base_image.is_none() {
+                    let base = self.resolve_base(i)?;
+                    self.stages[i].base_image = Some(base);
+                }
+            }
+            order = (0..self.stages.len()).collect();
+        }
+        for i in order {
             if self.stages[i].state.is_none() {
                 self.dispatch_stage(i)?;
             }
@@ -147,14 +201,14 @@ impl<'a> Lowering<'a> {
                 return;
             };
             if Reference::parse_named(&expanded.result).is_err() {
-                self.warnings.push(Warning::new(
+                self.warn(
                     "InvalidDefaultArgInFrom",
                     format!(
                         "Default value for ARG {} results in empty or invalid base image name",
                         stage.base_name
                     ),
                     stage.range(),
-                ));
+                );
             }
         }
     }
@@ -186,6 +240,8 @@ impl<'a> Lowering<'a> {
             .collect();
         for (i, stage) in dockerfile.stages.into_iter().enumerate() {
             let range = stage.range();
+            // FROM's rules follow a `# check=` comment above it.
+            self.checks_for(&stage.origin.comments);
             let base = self.lex.process_word(&stage.base_name, &self.globals);
             if let Ok(b) = &base {
                 self.lint_undeclared_from_args(&b.unmatched, &declared, range);
@@ -218,6 +274,7 @@ impl<'a> Lowering<'a> {
                 state: None,
             });
         }
+        self.file_checks();
         Ok(())
     }
 
@@ -236,8 +293,7 @@ impl<'a> Lowering<'a> {
             if let Some(s) = suggest::search(arg, &options, true) {
                 message.push_str(&format!(" (did you mean {s}?)"));
             }
-            self.warnings
-                .push(Warning::new("UndefinedArgInFrom", message, range));
+            self.warn("UndefinedArgInFrom", message, range);
         }
     }
 
@@ -255,24 +311,24 @@ impl<'a> Lowering<'a> {
                 && e.unmatched.is_empty()
                 && e.matched.contains("TARGETPLATFORM");
             if only_target && self.globals.get("TARGETPLATFORM") == Some(e.result.as_str()) {
-                self.warnings.push(Warning::new(
+                self.warn(
                     "RedundantTargetPlatform",
                     format!("Setting platform to predefined {raw} in FROM is redundant as this is the default behavior"),
                     range,
-                ));
+                );
             }
             if e.matched.is_empty() && e.unmatched.is_empty() {
                 if let Ok(p) = Platform::parse(&e.result) {
                     let name = stage_name.unwrap_or("");
                     if !name.contains(&p.os) && !name.contains(&p.architecture) {
-                        self.warnings.push(Warning::new(
+                        self.warn(
                             "FromPlatformFlagConstDisallowed",
                             format!(
-                                "FROM --platform flag should not use constant value {:?}",
-                                e.result
+                                "FROM --platform flag should not use constant value {}",
+                                go_quote(&e.result)
                             ),
                             range,
-                        ));
+                        );
                     }
                 }
             }
@@ -286,15 +342,30 @@ impl<'a> Lowering<'a> {
                 range,
             )
         })?;
+        // BuildKit's wrapSuggestAny: a misspelt variable may be why.
+        let with_suggestion = |mut message: String| {
+            let keys: Vec<&str> = self.globals.iter().map(|(k, _)| k).collect();
+            if let Some(s) = expanded
+                .unmatched
+                .iter()
+                .find_map(|var| suggest::search(var, &keys, true))
+            {
+                message.push_str(&format!(" (did you mean {s}?)"));
+            }
+            message
+        };
         if expanded.result.is_empty() {
             return Err(Error::at(
-                format!("empty platform value from expression {raw}"),
+                with_suggestion(format!("empty platform value from expression {raw}")),
                 range,
             ));
         }
         Platform::parse(&expanded.result).map_err(|e| {
             Error::at(
-                format!("failed to parse platform {raw}: {}", e.message),
+                format!(
+                    "failed to parse platform {raw}: {}",
+                    with_suggestion(e.message)
+                ),
                 range,
             )
         })
@@ -527,7 +598,8 @@ impl<'a> Lowering<'a> {
         if base_name == "scratch" {
             return Ok((None, Image::empty(&platform)));
         }
-        let reference_text = match self.opts.named_contexts.get(&base_name) {
+        let named_context = self.opts.named_contexts.get(&base_name);
+        let reference_text = match named_context {
             Some(NamedContext::Local { name }) => {
                 let root = self.local_source(name);
                 return Ok((Some(root), Image::empty(&platform)));
@@ -567,18 +639,23 @@ impl<'a> Lowering<'a> {
         {
             return Ok((None, image));
         }
-        if !image.os.is_empty()
+        // BuildKit checks images it resolved itself (not named contexts),
+        // against the file's configuration.
+        if named_context.is_none()
             && (image.os != platform.os || image.architecture != platform.architecture)
         {
-            self.warnings.push(Warning::new(
+            let actual = format_all(&image.platform(), &image.os_version);
+            let expected = format_all(&platform, "");
+            self.file_checks();
+            self.warn(
                 "InvalidBaseImagePlatform",
                 format!(
-                    "Base image {base_name} was pulled with platform {:?}, expected {:?} for current build",
-                    image.platform().to_string(),
-                    platform.to_string()
+                    "Base image {base_name} was pulled with platform {}, expected {} for current build",
+                    go_quote(&actual),
+                    go_quote(&expected)
                 ),
                 range,
-            ));
+            );
         }
         self.stages[i].base_name = pinned.clone();
         let op = Op::Image(ImageSource {
@@ -699,6 +776,25 @@ impl Step {
             mount_from: Vec::new(),
         }
     }
+}
+
+/// containerd's `platforms.FormatAll`: `os[(osversion)]/arch[/variant]`,
+/// `unknown` without an OS.
+fn format_all(p: &Platform, os_version: &str) -> String {
+    if p.os.is_empty() {
+        return "unknown".into();
+    }
+    let os = if os_version.is_empty() {
+        p.os.clone()
+    } else {
+        format!("{}({os_version})", p.os)
+    };
+    let mut out = format!("{os}/{}", p.architecture);
+    if !p.variant.is_empty() {
+        out.push('/');
+        out.push_str(&p.variant);
+    }
+    out
 }
 
 /// Evaluates global ARGs on top of `base`: a build arg wins, else the

@@ -3,6 +3,8 @@
 //! needs from outside, asked through [`ImageResolver`]).
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
 
 use crate::definition::{Image, Platform};
 use crate::reference::Reference;
@@ -26,8 +28,48 @@ pub struct BuildOptions {
     pub no_cache_filter: Vec<String>,
     /// `--build-context name=...`: replaces an image or stage by name.
     pub named_contexts: BTreeMap<String, NamedContext>,
-    /// `BUILDKIT_DOCKERFILE_CHECK`-style override of `# check=`.
+    /// `BUILDKIT_DOCKERFILE_CHECK`-style override of `# check=` (wins
+    /// over the build arg of that name).
     pub check: Option<String>,
+    /// Lower every stage, not only those the target needs, as BuildKit's
+    /// lint request does without a target (set by [`super::check`]).
+    pub all_stages: bool,
+    /// The build context's `.dockerignore`, for the `CopyIgnoredFile`
+    /// check; `None` (or no patterns) skips the check.
+    pub dockerignore: Option<DockerIgnore>,
+}
+
+/// What the `CopyIgnoredFile` check needs from the build context's
+/// ignore file. The frontend does no I/O: the caller reads and compiles
+/// the file and hands over its patterns and a matcher.
+#[derive(Clone)]
+pub struct DockerIgnore {
+    /// The patterns as the matcher holds them (cleaned, an exception
+    /// keeps its leading `!`), in file order.
+    pub patterns: Vec<String>,
+    /// moby's `MatchesOrParentMatches`: whether the cleaned relative path
+    /// or one of its parent directories is excluded.
+    pub matches: Arc<dyn Fn(&str) -> bool + Send + Sync>,
+}
+
+impl DockerIgnore {
+    pub fn new(
+        patterns: Vec<String>,
+        matches: impl Fn(&str) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        DockerIgnore {
+            patterns,
+            matches: Arc::new(matches),
+        }
+    }
+}
+
+impl fmt::Debug for DockerIgnore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DockerIgnore")
+            .field("patterns", &self.patterns)
+            .finish_non_exhaustive()
+    }
 }
 
 impl BuildOptions {
@@ -42,6 +84,8 @@ impl BuildOptions {
             no_cache_filter: Vec::new(),
             named_contexts: BTreeMap::new(),
             check: None,
+            all_stages: false,
+            dockerignore: None,
         }
     }
 }

@@ -10,8 +10,12 @@ use super::env::{add_env, EnvList};
 use super::{expose, paths};
 use crate::definition::{Healthcheck, History, Image, OpId, Platform};
 use crate::golang as gofmt;
-use crate::lint::Warning;
+use crate::instructions::checks::Checker;
 use crate::{Result, SourceRange};
+
+/// An instruction's keyword as written (`CMD`, `cmd`) and its lines:
+/// what its rules quote and point at.
+pub type At<'a> = (&'a str, SourceRange);
 
 /// The comment BuildKit puts on every history entry it writes.
 pub const HISTORY_COMMENT: &str = "buildkit.dockerfile.v0";
@@ -157,12 +161,13 @@ impl StageState {
         shell
     }
 
+    /// JSONArgsRecommended: shell form without a SHELL set in the stage
+    /// (or its base).
     fn json_args_lint(
         &self,
-        instruction: &str,
         prepend_shell: bool,
-        range: SourceRange,
-        warnings: &mut Vec<Warning>,
+        (keyword, range): At<'_>,
+        checker: &mut Checker<'_>,
     ) {
         let has_shell = self
             .image
@@ -171,11 +176,11 @@ impl StageState {
             .as_ref()
             .is_some_and(|s| !s.is_empty());
         if prepend_shell && !has_shell {
-            warnings.push(Warning::new(
+            checker.run(
                 "JSONArgsRecommended",
-                format!("JSON arguments recommended for {instruction} to prevent unintended behavior related to OS signals"),
+                format!("JSON arguments recommended for {keyword} to prevent unintended behavior related to OS signals"),
                 range,
-            ));
+            );
         }
     }
 
@@ -183,11 +188,11 @@ impl StageState {
         &mut self,
         args: &[String],
         prepend_shell: bool,
-        range: SourceRange,
-        warnings: &mut Vec<Warning>,
+        at: At<'_>,
+        checker: &mut Checker<'_>,
     ) {
-        used_once("CMD", &mut self.cmd_seen, range, warnings);
-        self.json_args_lint("CMD", prepend_shell, range, warnings);
+        used_once(&mut self.cmd_seen, at, checker);
+        self.json_args_lint(prepend_shell, at, checker);
         let args = if prepend_shell {
             self.with_shell(args)
         } else {
@@ -202,11 +207,11 @@ impl StageState {
         &mut self,
         args: &[String],
         prepend_shell: bool,
-        range: SourceRange,
-        warnings: &mut Vec<Warning>,
+        at: At<'_>,
+        checker: &mut Checker<'_>,
     ) {
-        used_once("ENTRYPOINT", &mut self.entrypoint_seen, range, warnings);
-        self.json_args_lint("ENTRYPOINT", prepend_shell, range, warnings);
+        used_once(&mut self.entrypoint_seen, at, checker);
+        self.json_args_lint(prepend_shell, at, checker);
         let args = if prepend_shell {
             self.with_shell(args)
         } else {
@@ -225,13 +230,8 @@ impl StageState {
         }
     }
 
-    pub fn healthcheck(
-        &mut self,
-        health: Healthcheck,
-        range: SourceRange,
-        warnings: &mut Vec<Warning>,
-    ) {
-        used_once("HEALTHCHECK", &mut self.healthcheck_seen, range, warnings);
+    pub fn healthcheck(&mut self, health: Healthcheck, at: At<'_>, checker: &mut Checker<'_>) {
+        used_once(&mut self.healthcheck_seen, at, checker);
         self.commit(
             format!("HEALTHCHECK {}", gofmt::healthcheck(&health)),
             false,
@@ -277,11 +277,11 @@ impl StageState {
         &mut self,
         words: &[String],
         range: SourceRange,
-        warnings: &mut Vec<Warning>,
+        checker: &mut Checker<'_>,
     ) -> Result<()> {
         let mut ports = Vec::new();
         for word in words {
-            ports.extend(expose::parse_port(word, range, warnings)?);
+            ports.extend(expose::parse_port(word, range, checker)?);
         }
         let config = self
             .image
@@ -305,19 +305,16 @@ impl StageState {
 }
 
 /// MultipleInstructionsDisallowed: only the last CMD/ENTRYPOINT/HEALTHCHECK
-/// of a stage counts; each earlier one is reported.
-fn used_once(
-    name: &str,
-    seen: &mut Option<SourceRange>,
-    range: SourceRange,
-    warnings: &mut Vec<Warning>,
-) {
+/// of a stage counts; each earlier one is reported, at its own lines but
+/// named and configured as the instruction that overrides it (BuildKit's
+/// `validateUsedOnce`).
+fn used_once(seen: &mut Option<SourceRange>, (keyword, range): At<'_>, checker: &mut Checker<'_>) {
     if let Some(previous) = seen.replace(range) {
-        warnings.push(Warning::new(
+        checker.run(
             "MultipleInstructionsDisallowed",
-            format!("Multiple {name} instructions should not be used in the same stage because only the last one will be used"),
+            format!("Multiple {keyword} instructions should not be used in the same stage because only the last one will be used"),
             previous,
-        ));
+        );
     }
 }
 
@@ -325,23 +322,44 @@ fn used_once(
 mod tests {
     use super::*;
 
+    use crate::instructions::CheckConfig;
+    use crate::lint::Warning;
+    use std::borrow::Cow;
+
     fn scratch() -> StageState {
         let platform = Platform::new("linux", "amd64", "");
         StageState::new(String::new(), Image::empty(&platform), None, platform)
+    }
+
+    fn checker(warnings: &mut Vec<Warning>) -> Checker<'_> {
+        Checker {
+            config: Cow::Owned(CheckConfig::default()),
+            warnings,
+        }
     }
 
     #[test]
     fn shell_form_wraps_in_the_stage_shell() {
         let mut st = scratch();
         let mut w = Vec::new();
-        st.cmd(&["echo hi".into()], true, SourceRange::line(2), &mut w);
+        st.cmd(
+            &["echo hi".into()],
+            true,
+            ("CMD", SourceRange::line(2)),
+            &mut checker(&mut w),
+        );
         assert_eq!(
             st.image.config.cmd.as_deref().unwrap(),
             ["/bin/sh", "-c", "echo hi"]
         );
         assert_eq!(w[0].rule, "JSONArgsRecommended");
         st.shell(&["/bin/bash".into(), "-eu".into(), "-c".into()]);
-        st.cmd(&["echo hi".into()], true, SourceRange::line(4), &mut w);
+        st.cmd(
+            &["echo hi".into()],
+            true,
+            ("cmd", SourceRange::line(4)),
+            &mut checker(&mut w),
+        );
         assert_eq!(
             st.image.config.cmd.as_deref().unwrap(),
             ["/bin/bash", "-eu", "-c", "echo hi"]
@@ -353,6 +371,10 @@ mod tests {
         );
         assert_eq!(w[1].rule, "MultipleInstructionsDisallowed");
         assert_eq!(w[1].range, SourceRange::line(2));
+        assert_eq!(
+            w[1].message,
+            "Multiple cmd instructions should not be used in the same stage because only the last one will be used"
+        );
         assert_eq!(
             st.image.history.last().unwrap().created_by,
             r#"CMD ["/bin/bash" "-eu" "-c" "echo hi"]"#
@@ -366,8 +388,8 @@ mod tests {
         st.entrypoint(
             &["/app".into()],
             false,
-            SourceRange::line(2),
-            &mut Vec::new(),
+            ("ENTRYPOINT", SourceRange::line(2)),
+            &mut checker(&mut Vec::new()),
         );
         assert_eq!(st.image.config.cmd, None);
 
@@ -375,14 +397,14 @@ mod tests {
         st.cmd(
             &["own".into()],
             false,
-            SourceRange::line(2),
-            &mut Vec::new(),
+            ("CMD", SourceRange::line(2)),
+            &mut checker(&mut Vec::new()),
         );
         st.entrypoint(
             &["/app".into()],
             false,
-            SourceRange::line(3),
-            &mut Vec::new(),
+            ("ENTRYPOINT", SourceRange::line(3)),
+            &mut checker(&mut Vec::new()),
         );
         assert_eq!(st.image.config.cmd.as_deref().unwrap(), ["own"]);
     }
