@@ -1,7 +1,7 @@
 //! The build definition the solver executes: a DAG of [`Op`]s with stable
 //! content digests, plus the image config the target stage produces.
 //!
-//! Digests are Merkle-style: sha256 over the op's canonical JSON and the
+//! Digests are Merkle-style: sha256 over the op's canonical encoding and the
 //! digests of its inputs, so the same Dockerfile and build args give the
 //! same digests byte for byte on any machine. Identical ops (say, the same
 //! `FROM` in two stages) are stored once.
@@ -144,10 +144,11 @@ impl GraphBuilder {
                 .collect(),
             op,
         };
-        // The JSON is hashed as it is written, never held in memory.
+        // A compact, deterministic binary encoding (postcard's specified
+        // wire format), hashed as it is written, never held in memory.
         // Serializing plain structs, enums and Vecs cannot fail.
         let mut hasher = HashWriter(Sha256::new());
-        serde_json::to_writer(&mut hasher, &canonical).expect("op serializes");
+        postcard::to_io(&canonical, &mut hasher).expect("op serializes");
         format!("sha256:{}", hex::encode(hasher.0.finalize()))
     }
 

@@ -97,7 +97,8 @@ impl Lowering<'_> {
         let owner = (!spec.chown.is_empty()).then(|| Chown::parse(spec.chown));
         let mode = parse_chmod(spec.chmod)?;
         validate_checksum(&spec)?;
-        let name = self.display_command(st, spec.original, step.onbuild, &st.env.clone());
+        let text = self.display_command(spec.original, &st.env);
+        let name = st.progress_name(&text, step.onbuild);
 
         // With --link (and no --chmod) the files are copied onto scratch
         // and stacked on the stage, so the layer does not depend on it.

@@ -16,15 +16,28 @@ use crate::{suggest, Result, SourceRange};
 impl Lowering<'_> {
     pub(super) fn dispatch_stage(&mut self, i: usize) -> Result<()> {
         let mut st = self.initial_state(i)?;
-        let steps = std::mem::take(&mut self.stages[i].steps);
-        let result = steps.iter().try_for_each(|step| {
+        // Steps are consumed: ONBUILD triggers and dependencies were read
+        // from them before any stage was dispatched.
+        for step in std::mem::take(&mut self.stages[i].steps) {
             let range = step.instruction.range();
-            self.dispatch(&mut st, step).map_err(|e| e.or_at(range))
-        });
-        self.stages[i].steps = steps;
-        result?;
+            self.dispatch(&mut st, step).map_err(|e| e.or_at(range))?;
+        }
         self.stages[i].state = Some(st);
         Ok(())
+    }
+
+    /// Whether stage `user` is the only one left that reads stage `b`
+    /// (as its base), so `b`'s state may be moved into it.
+    fn last_user_of(&self, b: usize, user: usize) -> bool {
+        let reads = |j: usize| {
+            let s = &self.stages[j];
+            s.base == Some(b) || s.deps.iter().any(|&(d, _)| d == b)
+        };
+        let target_is_b = self.target == Some(b);
+        !target_is_b
+            && !self.stages[user].deps.iter().any(|&(d, _)| d == b)
+            && (0..self.stages.len())
+                .all(|j| j == user || self.stages[j].state.is_some() || !reads(j))
     }
 
     /// The state a stage starts from: its base stage's final state, or
@@ -34,10 +47,15 @@ impl Lowering<'_> {
         let display = node.display.clone();
         let mut st = match node.base {
             Some(b) => {
-                let mut st = self.stages[b]
-                    .state
-                    .clone()
-                    .expect("a base stage is defined, so dispatched, before its users");
+                // The base's state is moved, not copied, when nothing else
+                // will read it (a chain of stages stays linear).
+                let base = if self.last_user_of(b, i) {
+                    self.stages[b].state.take()
+                } else {
+                    self.stages[b].state.clone()
+                };
+                let mut st =
+                    base.expect("a base stage is defined, so dispatched, before its users");
                 st.display_name = display;
                 st.image.config.on_build = None;
                 st.cmd_seen = None;
@@ -101,7 +119,7 @@ impl Lowering<'_> {
         self.graph.set_name(root, name, Some(self.stages[i].range));
     }
 
-    fn dispatch(&mut self, st: &mut StageState, step: &Step) -> Result<()> {
+    fn dispatch(&mut self, st: &mut StageState, step: Step) -> Result<()> {
         // The rules raised for this instruction follow a `# check=`
         // comment above it (BuildKit's WithMergedConfigFromComments).
         self.checks_for(&step.instruction.origin().comments);
@@ -110,8 +128,8 @@ impl Lowering<'_> {
         result
     }
 
-    fn dispatch_checked(&mut self, st: &mut StageState, step: &Step) -> Result<()> {
-        let mut ins = step.instruction.clone();
+    fn dispatch_checked(&mut self, st: &mut StageState, mut step: Step) -> Result<()> {
+        let ins = &mut step.instruction;
         let range = ins.range();
         if !matches!(ins, Instruction::Arg(_)) {
             // UndefinedVar is reported per expanded word, as BuildKit
@@ -143,8 +161,13 @@ impl Lowering<'_> {
             }
             expanded?;
         }
+        if let Instruction::Expose(c) = ins {
+            let lex = self.lex;
+            c.expand_ports(&mut |word| lex.process_words(word, &st.env))?;
+        }
         let keyword = ins.keyword().to_string();
-        match &mut ins {
+        let step = &step;
+        match &step.instruction {
             Instruction::Env(c) => {
                 self.lint_pairs(&c.vars, &c.origin.keyword, "ENV", range);
                 st.env(&pairs(&c.vars));
@@ -169,11 +192,7 @@ impl Lowering<'_> {
             Instruction::Healthcheck(c) => {
                 st.healthcheck(to_health(&c.health), (&keyword, range), &mut self.checker())
             }
-            Instruction::Expose(c) => {
-                let lex = self.lex;
-                c.expand_ports(&mut |word| lex.process_words(word, &st.env))?;
-                st.expose(&c.ports, range, &mut self.checker())?;
-            }
+            Instruction::Expose(c) => st.expose(&c.ports, range, &mut self.checker())?,
             Instruction::User(c) => st.user(&c.user),
             Instruction::Volume(c) => st.volume(&c.volumes)?,
             Instruction::StopSignal(c) => st.stop_signal(&c.signal)?,
@@ -332,7 +351,8 @@ impl Lowering<'_> {
                     timestamp: st.epoch,
                 })],
             });
-            let name = self.display_command(st, original, onbuild, &st.env.clone());
+            let text = self.display_command(original, &st.env);
+            let name = st.progress_name(&text, onbuild);
             let meta = OpMeta {
                 name,
                 range: Some(range),
@@ -345,27 +365,24 @@ impl Lowering<'_> {
 
     /// The progress name of an op-producing instruction: its text with
     /// variables expanded (unset ones left as written), keyword upper-case.
-    pub(super) fn display_command(
-        &self,
-        st: &mut StageState,
-        text: &str,
-        onbuild: bool,
-        env: &dyn Env,
-    ) -> String {
-        let lex = Lex {
-            raw_quotes: true,
-            skip_unset_env: true,
-            ..self.lex
+    pub(super) fn display_command(&self, text: &str, env: &dyn Env) -> String {
+        // Nothing to expand or unescape: skip the lexer.
+        let expanded = if text.contains(['$', self.lex.escape]) {
+            let lex = Lex {
+                raw_quotes: true,
+                skip_unset_env: true,
+                ..self.lex
+            };
+            lex.process_word(text, env)
+                .map(|r| r.result)
+                .unwrap_or_else(|_| text.to_string())
+        } else {
+            text.to_string()
         };
-        let expanded = lex
-            .process_word(text, env)
-            .map(|r| r.result)
-            .unwrap_or_else(|_| text.to_string());
-        let upper = match expanded.split_once(' ') {
+        match expanded.split_once(' ') {
             Some((word, rest)) => format!("{} {rest}", word.to_uppercase()),
             None => expanded.to_uppercase(),
-        };
-        st.progress_name(&upper, onbuild)
+        }
     }
 }
 

@@ -4,10 +4,16 @@
 use crate::shell::Env;
 
 /// `KEY=value` pairs in first-definition order; setting a key again
-/// replaces its value in place.
+/// replaces its value in place. Kept as `KEY=value` strings, the form
+/// every RUN step's environment needs, so handing it over is a copy.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EnvList {
-    vars: Vec<(String, String)>,
+    vars: Vec<String>,
+}
+
+/// Splits `KEY=value` (the key never contains `=`).
+fn split(kv: &str) -> (&str, &str) {
+    kv.split_once('=').unwrap_or((kv, ""))
 }
 
 impl EnvList {
@@ -15,34 +21,39 @@ impl EnvList {
         Self::default()
     }
 
+    fn position(&self, key: &str) -> Option<usize> {
+        self.vars.iter().position(|kv| split(kv).0 == key)
+    }
+
     pub fn set(&mut self, key: &str, value: &str) {
-        match self.vars.iter_mut().find(|(k, _)| k == key) {
-            Some((_, v)) => *v = value.to_string(),
-            None => self.vars.push((key.to_string(), value.to_string())),
+        let mut kv = String::with_capacity(key.len() + value.len() + 1);
+        kv.push_str(key);
+        kv.push('=');
+        kv.push_str(value);
+        match self.position(key) {
+            Some(i) => self.vars[i] = kv,
+            None => self.vars.push(kv),
         }
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.vars
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.position(key).map(|i| split(&self.vars[i]).1)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.vars.iter().map(|kv| split(kv))
     }
 
     /// `KEY=value` strings, as a process environment.
     pub fn to_vec(&self) -> Vec<String> {
-        self.vars.iter().map(|(k, v)| format!("{k}={v}")).collect()
+        self.vars.clone()
     }
 
     /// Parses `KEY=value` strings (an image config's Env).
     pub fn from_strings<'a>(env: impl IntoIterator<Item = &'a String>) -> Self {
         let mut list = EnvList::new();
         for kv in env {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            let (k, v) = split(kv);
             list.set(k, v);
         }
         list
@@ -55,7 +66,7 @@ impl Env for EnvList {
     }
 
     fn keys(&self) -> Vec<&str> {
-        self.vars.iter().map(|(k, _)| k.as_str()).collect()
+        self.vars.iter().map(|kv| split(kv).0).collect()
     }
 }
 

@@ -70,6 +70,8 @@ pub(crate) struct Lowering<'a> {
     contexts: HashMap<String, OpId>,
     pub context_paths: BTreeSet<String>,
     pub epoch: Option<i64>,
+    /// The stage being built (its state is read at the end).
+    pub target: Option<usize>,
 }
 
 impl<'a> Lowering<'a> {
@@ -98,6 +100,7 @@ impl<'a> Lowering<'a> {
             contexts: HashMap::new(),
             context_paths: BTreeSet::new(),
             epoch: None,
+            target: None,
         }
     }
 
@@ -152,6 +155,7 @@ impl<'a> Lowering<'a> {
         self.epoch = self.source_date_epoch()?;
         self.register_stages(dockerfile)?;
         let target = self.resolve_target()?;
+        self.target = Some(target);
         self.link_dependencies()?;
         self.check_cycles()?;
         if self.stages.len() == 1 {

@@ -68,7 +68,8 @@ impl Lowering<'_> {
             text.push_str(&format!(" ({summary})"));
         }
         let masked = masked_env(st, c);
-        let name = self.display_command(st, &text, step.onbuild, &masked);
+        let text = self.display_command(&text, &*masked);
+        let name = st.progress_name(&text, step.onbuild);
         let exec = Exec {
             args: args.clone(),
             env: st.env.to_vec(),
@@ -341,12 +342,16 @@ fn ssh_mount(m: &instructions::Mount, index: usize) -> Result<RunMount> {
     }))
 }
 
-/// The environment used to display a RUN: secret env vars show `****`.
-fn masked_env(st: &StageState, c: &RunInstruction) -> super::env::EnvList {
-    let mut env = st.env.clone();
+/// The environment used to display a RUN: secret env vars show `****`
+/// (a copy is made only when there are any).
+fn masked_env<'a>(
+    st: &'a StageState,
+    c: &RunInstruction,
+) -> std::borrow::Cow<'a, super::env::EnvList> {
+    let mut env = std::borrow::Cow::Borrowed(&st.env);
     for m in &c.mounts {
         if let (MountType::Secret, Some(name)) = (m.mount_type, &m.env) {
-            env.set(name, "****");
+            env.to_mut().set(name, "****");
         }
     }
     env
