@@ -26,7 +26,8 @@ pub struct Built {
     pub epoch: Option<i64>,
 }
 
-/// Layers, config and manifest of `chain` into the content store.
+/// Layers, config and manifest of `chain` into the content store; layers
+/// are written uncompressed when `compression` is `None`.
 pub fn image(
     store: &Store,
     chain: &[SnapshotId],
@@ -34,9 +35,10 @@ pub fn image(
     epoch: Option<i64>,
     compression: Option<LayerCompression>,
 ) -> Result<Built> {
-    let compression = match compression.unwrap_or(LayerCompression::Gzip(6)) {
-        LayerCompression::Gzip(level) => Compression::Gzip { level },
-        LayerCompression::Zstd(level) => Compression::Zstd { level },
+    let compression = match compression {
+        Some(LayerCompression::Gzip(level)) => Compression::Gzip { level },
+        Some(LayerCompression::Zstd(level)) => Compression::Zstd { level },
+        None => Compression::None,
     };
     let layers = chain
         .iter()

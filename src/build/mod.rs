@@ -116,7 +116,13 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
         eprintln!("warning: could not save the context metadata cache: {e}");
     }
 
-    let compression = outputs.first().map(|o| o.compression);
+    // Layers are compressed for archives; an image only tagged into the
+    // local store keeps them uncompressed (as Docker's image store does),
+    // which spares a cold build the slowest step.
+    let compression = outputs
+        .iter()
+        .find(|o| matches!(o.kind, outputs::Kind::Docker | outputs::Kind::Oci))
+        .map(|o| o.compression);
     let image = export::image(
         &store,
         &chain,
