@@ -3,11 +3,13 @@
 //! (`fileop`) and, later, the RUN sandbox.
 
 pub mod events;
+pub mod executor;
 pub mod fileop;
 pub mod gopath;
 pub mod graph;
 pub mod image;
 pub mod layer;
 pub mod mount;
+pub mod sandbox;
 pub mod solve;
 pub mod store;

@@ -88,6 +88,7 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
     locals.insert("context".to_string(), &local);
 
     let graph = convert::to_graph(&definition);
+    let executor = kiln_solver::executor::SandboxExecutor::default();
     let (tx, rx) = mpsc::channel();
     let quiet = args.quiet;
     let printer = std::thread::spawn(move || {
@@ -101,7 +102,7 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
         store: &store,
         locals,
         images: &images,
-        executor: None,
+        executor: Some(&executor),
         events: Some(tx),
         no_cache: args.no_cache,
     };

@@ -1,0 +1,137 @@
+//! RUN through the real binary: the sandbox, its layer, cache and errors.
+
+mod common;
+
+use common::{archive_entries, busybox, context, layer_file, layer_listing, text, Kiln};
+use serde_json::Value;
+
+/// A store holding `base:1`: busybox with its applets and a user `app`.
+fn with_base() -> (Kiln, tempfile::TempDir) {
+    let kiln = Kiln::new();
+    let dir = context(&[
+        ("passwd", "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n"),
+        ("group", "root:x:0:\napp:x:1000:\n"),
+        (
+            "Dockerfile",
+            "FROM scratch\nCOPY busybox /bin/busybox\nCOPY passwd group /etc/\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
+        ),
+    ]);
+    std::fs::copy(
+        busybox().expect("busybox-static"),
+        dir.path().join("busybox"),
+    )
+    .unwrap();
+    kiln.ok(dir.path(), &["build", "-t", "base:1", "."]);
+    (kiln, dir)
+}
+
+fn build(kiln: &Kiln, dockerfile: &str) -> (std::process::Output, tempfile::TempDir) {
+    let dir = context(&[("Dockerfile", dockerfile)]);
+    let out = kiln.run(
+        dir.path(),
+        &["build", "-o", "type=docker,dest=img.tar", "."],
+    );
+    (out, dir)
+}
+
+fn layers(dir: &std::path::Path) -> Vec<Vec<u8>> {
+    let files = archive_entries(&dir.join("img.tar"));
+    let manifest: Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    manifest[0]["Layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| files[l.as_str().unwrap()].clone())
+        .collect()
+}
+
+#[test]
+fn run_output_and_its_layer() {
+    let (kiln, _base) = with_base();
+    let (out, dir) = build(
+        &kiln,
+        "FROM base:1\nRUN echo built > /out.txt && echo to-the-log\n",
+    );
+    let log = text(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("to-the-log"), "{log}");
+    let top = layers(dir.path()).pop().unwrap();
+    assert_eq!(layer_file(&top, "out.txt"), "built\n");
+    // Only what the command wrote: no /etc/hosts, /proc or /dev stubs.
+    let listing = layer_listing(&top);
+    assert_eq!(listing.len(), 1, "{listing:?}");
+
+    // Cached the second time.
+    let again = kiln.run(dir.path(), &["build", "."]);
+    assert!(
+        text(&again.stderr).contains("CACHED"),
+        "{}",
+        text(&again.stderr)
+    );
+}
+
+#[test]
+fn a_failing_command_fails_the_build_with_its_line() {
+    let (kiln, _base) = with_base();
+    let (out, _dir) = build(
+        &kiln,
+        "FROM base:1\nRUN echo before\nRUN echo oops >&2; exit 3\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("oops"), "{err}");
+    assert!(
+        err.contains("did not complete successfully: exit code: 3"),
+        "{err}"
+    );
+    assert!(err.contains(">>> RUN echo oops >&2; exit 3"), "{err}");
+}
+
+#[test]
+fn user_network_and_sandbox_identity() {
+    let (kiln, _base) = with_base();
+    let (out, dir) = build(
+        &kiln,
+        "FROM base:1\nUSER app\nRUN id\nUSER root\nRUN --network=none cat /proc/net/dev > /net && hostname > /host && cat /etc/hosts > /hosts\n",
+    );
+    let log = text(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("uid=1000(app) gid=1000(app)"), "{log}");
+    let l = layers(dir.path());
+    let top = l.last().unwrap();
+    let net = layer_file(top, "net");
+    assert_eq!(
+        net.lines().count(),
+        3,
+        "only lo in a --network=none step: {net}"
+    );
+    assert_eq!(layer_file(top, "host"), "buildkitsandbox\n");
+    assert!(layer_file(top, "hosts").contains("localhost"));
+}
+
+#[test]
+fn cache_mounts_persist_between_builds() {
+    let (kiln, _base) = with_base();
+    let df = "FROM base:1\nARG N\nRUN --mount=type=cache,target=/cache echo $N >> /cache/log && cat /cache/log > /seen\n";
+    let dir = context(&[("Dockerfile", df)]);
+    for n in ["1", "2"] {
+        let arg = format!("N={n}");
+        kiln.ok(
+            dir.path(),
+            &[
+                "build",
+                "--build-arg",
+                &arg,
+                "-o",
+                "type=docker,dest=img.tar",
+                ".",
+            ],
+        );
+    }
+    let top = layers(dir.path()).pop().unwrap();
+    assert_eq!(layer_file(&top, "seen"), "1\n2\n");
+    assert!(
+        !layer_listing(&top).iter().any(|l| l.contains("cache/")),
+        "the cache is not in the layer"
+    );
+}
