@@ -52,15 +52,19 @@ pub(super) fn last_cap() -> u32 {
     })
 }
 
-/// This thread's bounding set: the most a sandbox can be given.
+/// The process's bounding set (read once): the most a sandbox can be
+/// given.
 pub(super) fn bounding_set() -> u64 {
-    let mut set = 0u64;
-    for cap in 0..=last_cap() {
-        if syscall!(libc::SYS_prctl, libc::PR_CAPBSET_READ, cap) == Ok(1) {
-            set |= 1 << cap;
+    static SET: OnceLock<u64> = OnceLock::new();
+    *SET.get_or_init(|| {
+        let mut set = 0u64;
+        for cap in 0..=last_cap() {
+            if syscall!(libc::SYS_prctl, libc::PR_CAPBSET_READ, cap) == Ok(1) {
+                set |= 1 << cap;
+            }
         }
-    }
-    set
+        set
+    })
 }
 
 /// Drops every capability outside `keep` from the bounding set and clears

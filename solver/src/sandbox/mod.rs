@@ -53,11 +53,31 @@
 //! background is killed (as under Docker and BuildKit) and everything is
 //! reaped before [`run`] returns, so nothing writes to the rootfs after.
 //!
+//! # For the caller
+//!
+//! - **The rootfs** is a directory in the calling thread's mount namespace:
+//!   normally an overlay (lower = the parent snapshots, upper = the new
+//!   layer), or a plain directory. After [`run`] returns, *unmount it and
+//!   read the upper dir*; do not run anything else on that overlay mount:
+//!   mount stubs that copied a lower directory up (an image's `/etc` when
+//!   `/etc/resolv.conf` was missing) are removed from the upper dir
+//!   directly, which the mounted overlay does not see.
+//! - **Threads**: [`run`] blocks its thread until the step is over; any
+//!   number of threads may run steps at once. The sandbox's processes share
+//!   the caller's memory (no page-table copy: a step costs the same in a
+//!   large process), so everything they need is prepared before the clone;
+//!   the calling thread must stay alive while it runs (it does, being
+//!   blocked), and the step is killed if that thread dies.
+//! - **Stopping**: [`kill_all`] kills every running step (for Ctrl-C or a
+//!   failed build); each [`run`] then returns [`SandboxError::Killed`]
+//!   after cleaning up. If the whole process dies, each step's init is
+//!   killed by the kernel (parent-death signal) and its namespace with it.
+//!
 //! # Requirements
 //!
 //! Root (CAP_SYS_ADMIN and friends in the initial user namespace), Linux
 //! 5.12 or later (clone3 with pidfds, openat2, close_range,
-//! mount_setattr), x86_64.
+//! mount_setattr), x86_64 (raw system calls, the seccomp filter).
 
 mod caps;
 mod etc;
@@ -96,6 +116,7 @@ use sys::Fd;
 pub struct Spec<'a> {
     /// The writable root filesystem, already mounted by the caller (an
     /// overlay whose upper dir becomes the layer), or a plain directory.
+    /// Unmount it after the run (see the module documentation).
     pub rootfs: &'a Path,
     /// The command and its arguments; `args[0]` is looked up in the `PATH`
     /// of `env` inside the rootfs unless it holds a `/`.
@@ -207,9 +228,7 @@ fn setup_error(what: impl Into<String>, source: io::Error) -> SandboxError {
 /// once. The calling thread must stay alive until `run` returns (it does,
 /// being blocked): the sandbox is killed when that thread dies.
 pub fn run(spec: &Spec, output: &mut dyn FnMut(Stream, &[u8])) -> Result<Outcome, SandboxError> {
-    let t0 = std::time::Instant::now();
     let prepared = spec::Prepared::new(spec)?;
-    let t1 = t0.elapsed();
     let shared = Shared::new().map_err(|e| setup_error("mapping the report page", e))?;
     let (out_r, out_w) = pipe().map_err(|e| setup_error("creating the stdout pipe", e))?;
     let (err_r, err_w) = pipe().map_err(|e| setup_error("creating the stderr pipe", e))?;
@@ -244,10 +263,8 @@ pub fn run(spec: &Spec, output: &mut dyn FnMut(Stream, &[u8])) -> Result<Outcome
     let stack = sys::Stack::new(namespaces::INIT_STACK)
         .map_err(|e| setup_error("mapping a stack", io::Error::from_raw_os_error(e)))?;
     let generation = KILL_GENERATION.load(Ordering::SeqCst);
-    let t2 = t0.elapsed();
     let (pid, pidfd) = namespaces::spawn(&child, &stack)
         .map_err(|e| setup_error("creating the namespaces (clone3)", e))?;
-    let t3 = t0.elapsed();
     drop((out_w, err_w, devnull));
     let mut running = Running {
         pid,
@@ -261,12 +278,10 @@ pub fn run(spec: &Spec, output: &mut dyn FnMut(Stream, &[u8])) -> Result<Outcome
     }
 
     let pumped = pump(&out_r, &err_r, output);
-    let t4 = t0.elapsed();
     if pumped.is_err() {
         running.kill();
     }
     let init_status = running.wait();
-    let t5 = t0.elapsed();
     let killed = running.killed();
     drop(running);
 
@@ -276,13 +291,6 @@ pub fn run(spec: &Spec, output: &mut dyn FnMut(Stream, &[u8])) -> Result<Outcome
         &shared.stubs(),
     );
 
-    let t6 = t0.elapsed();
-    if std::env::var_os("KILN_SANDBOX_TIMING").is_some() {
-        eprintln!(
-            "TIMING prepare {:?} pre-clone {:?} clone {:?} pump {:?} wait {:?} cleanup {:?}",
-            t1, t2, t3, t4, t5, t6
-        );
-    }
     pumped.map_err(|e| setup_error("reading the step's output", e))?;
     if killed {
         return Err(SandboxError::Killed);

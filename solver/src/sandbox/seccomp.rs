@@ -16,9 +16,11 @@
 //! the same rules by their own system call numbers; x32 system calls get
 //! `ENOSYS`; other architectures are killed). Each architecture's rules are
 //! a binary search over the system call number, not a chain: the kernel
-//! emulates the filter for every system call number when it is installed
-//! (to cache the always-allowed ones), and a linear chain of ~90 rules made
-//! that cost half a millisecond per step.
+//! emulates the filter for every system call number of both architectures
+//! when it is installed (to cache the always-allowed ones) and JIT-compiles
+//! it. `seccompiler`'s linear chain of ~90 rules (two filters) cost about
+//! 0.5 ms per step to install on the reference machine; this ~330
+//! instruction program, about 0.08 ms.
 
 use std::sync::OnceLock;
 
@@ -210,6 +212,10 @@ pub(super) fn filters() -> Result<&'static Filters, String> {
 
 /// A tiny assembler with forward labels.
 struct Asm {
+    /// Reach far labels through an extra `JA` (conditional jumps reach
+    /// 255 instructions only); off when everything is near, which keeps
+    /// the program short.
+    far: bool,
     insns: Vec<libc::sock_filter>,
     /// (instruction index, true-target label, false-target label); for JA
     /// the true target goes in `k`.
@@ -218,8 +224,9 @@ struct Asm {
 }
 
 impl Asm {
-    fn new() -> Asm {
+    fn new(far: bool) -> Asm {
         Asm {
+            far,
             insns: Vec::new(),
             fixups: Vec::new(),
             labels: Vec::new(),
@@ -283,6 +290,10 @@ impl Asm {
     /// If the accumulator `code`-compares true with `k`, jump to `label`,
     /// however far (a conditional jump reaches 255 instructions only).
     fn jump_far(&mut self, code: u16, k: u32, label: usize) {
+        if !self.far {
+            self.jump(code, k, Some(label), None);
+            return;
+        }
         let skip = self.label();
         self.jump(code, k, None, Some(skip));
         self.goto(label);
@@ -350,7 +361,13 @@ impl Asm {
 }
 
 fn compile() -> Result<Vec<libc::sock_filter>, String> {
-    let mut a = Asm::new();
+    // Short jumps if they reach (the kernel's install cost grows with the
+    // program), else the long form.
+    assemble(false).or_else(|_| assemble(true))
+}
+
+fn assemble(far: bool) -> Result<Vec<libc::sock_filter>, String> {
+    let mut a = Asm::new(far);
     let (x86_64, native, i386, i386_rules) = (a.label(), a.label(), a.label(), a.label());
 
     a.stmt(BPF_LD_W_ABS, OFF_ARCH);
@@ -450,6 +467,9 @@ mod tests {
     fn filter_compiles() {
         let f = filters().unwrap();
         assert!(f.program.len() > DENY.len(), "{}", f.program.len());
+        // Short jumps suffice today (the long form is checked below).
+        assert_eq!(f.program.len(), assemble(false).unwrap().len());
+        assert!(assemble(true).unwrap().len() > f.program.len());
         assert_eq!(CLONE_NS_FLAGS.iter().fold(0, |m, f| m | f), 0x7e02_0000);
     }
 
@@ -488,7 +508,11 @@ mod tests {
     /// answer.
     #[test]
     fn decisions_for_every_syscall_number() {
-        let prog = &filters().unwrap().program;
+        decisions(&filters().unwrap().program);
+        decisions(&assemble(true).unwrap());
+    }
+
+    fn decisions(prog: &[libc::sock_filter]) {
         let arches = [
             (
                 AUDIT_ARCH_X86_64,

@@ -35,7 +35,6 @@ pub(super) struct Prepared {
     pub hostname: CString,
     pub new_net: bool,
     pub ops: Vec<Op>,
-    pub _etc: EtcFiles,
     pub program: String,
     _argv: Vec<CString>,
     argv_ptrs: Vec<*const c_char>,
@@ -113,7 +112,7 @@ impl Prepared {
         let cwd_c = c_string("working directory", &cwd)?;
         make_cwd(root.as_raw_fd(), &cwd, &user)?;
 
-        let etc = EtcFiles::create(hostname, spec.network).map_err(|e| SandboxError::Setup {
+        let etc = EtcFiles::get(hostname, spec.network).map_err(|e| SandboxError::Setup {
             what: "writing /etc/hosts, /etc/resolv.conf and /etc/hostname".into(),
             source: e,
         })?;
@@ -125,9 +124,9 @@ impl Prepared {
         let ops = rootfs::plan(
             spec.insecure,
             &EtcPaths {
-                hosts: &etc.hosts(),
-                resolv_conf: &etc.resolv_conf(),
-                hostname: &etc.hostname(),
+                hosts: &etc.hosts,
+                resolv_conf: &etc.resolv_conf,
+                hostname: &etc.hostname,
             },
             &extras,
         )
@@ -170,7 +169,6 @@ impl Prepared {
             hostname: c_string("hostname", hostname)?,
             new_net: spec.network == Network::None,
             ops,
-            _etc: etc,
             program: spec.args[0].clone(),
             _argv: argv,
             argv_ptrs,

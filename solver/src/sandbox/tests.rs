@@ -249,6 +249,26 @@ fn environment_and_working_directory() {
     let meta = std::fs::metadata(fs.upper.join("work/dir")).unwrap();
     assert_eq!((meta.uid(), meta.mode() & 0o7777), (0, 0o755));
 
+    // Docker's open-files limit (capped by what this process may raise).
+    let mut hard = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: valid out pointer.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut hard) };
+    let nr_open: u64 = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let want = if caps::bounding_set() & (1 << 24) != 0 {
+        nr_open.min(1 << 20)
+    } else {
+        hard.rlim_max.min(1 << 20)
+    };
+    let limits = run_ok(&fs.spec("ulimit -n; ulimit -Hn")).stdout;
+    assert_eq!(limits, format!("{want}\n{want}\n"));
+
     let mut spec = fs.spec("pwd; id -u");
     spec.user = "app".into();
     spec.cwd = "/home/app/src".into();
@@ -740,7 +760,12 @@ fn concurrent_steps() {
 #[ignore]
 fn latency() {
     let _g = shared();
-    let fs = Rootfs::new();
+    // As in an image: /proc, /dev, /sys exist (no stubs needed for them).
+    let fs = Rootfs::with(|lower| {
+        for d in ["proc", "dev", "sys"] {
+            std::fs::create_dir(lower.join(d)).unwrap();
+        }
+    });
     let mut hog: Vec<Vec<u8>> = Vec::new();
     for (network, rss_mb) in [(Network::Host, 0), (Network::None, 0), (Network::Host, 256)] {
         while hog.len() < rss_mb {
