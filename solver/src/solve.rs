@@ -386,20 +386,9 @@ impl Solver<'_> {
         let base_chain: Vec<SnapshotId> = base
             .map(|b| layers(&inputs[b]).to_vec())
             .unwrap_or_default();
-        let (snapshot, dir) = self
-            .store
-            .snapshots()
-            .prepare(base_chain.last().copied())
-            .map_err(|e| e.to_string())?;
-        let upper = mkdir(dir.join(SNAPSHOT_FS)).map_err(|e| e.to_string())?;
-        let work = mkdir(dir.join("work")).map_err(|e| e.to_string())?;
-        let scratch = tempdir_in(&self.store.root().join("tmp")).map_err(|e| e.to_string())?;
-        let dest = mount::overlay(
-            &self.paths(&base_chain),
-            Some((&upper, &work)),
-            &mkdir(scratch.join("dest")).map_err(|e| e.to_string())?,
-        )
-        .map_err(|e| format!("mounting the filesystem: {e}"))?;
+        let layer = self.new_layer(&base_chain)?;
+        let scratch = &layer.scratch;
+        let dest = &layer.mount;
 
         // Mount each source input once, read-only.
         let mut views: HashMap<usize, mount::Mounted> = HashMap::new();
@@ -441,15 +430,7 @@ impl Solver<'_> {
             .collect();
         fileop::apply(dest.path(), actions, &sources).map_err(|e| e.to_string())?;
         drop(views);
-        drop(dest);
-        let _ = std::fs::remove_dir_all(&work);
-        self.store
-            .snapshots()
-            .commit(snapshot, 0)
-            .map_err(|e| e.to_string())?;
-        let mut chain = base_chain;
-        chain.push(snapshot);
-        Ok(Output::Layers(chain))
+        self.commit_layer(layer, base_chain)
     }
 
     /// RUN: the root chain mounted with a fresh upper dir, the step run in
@@ -468,20 +449,9 @@ impl Solver<'_> {
             .root
             .map(|r| layers(&inputs[r]).to_vec())
             .unwrap_or_default();
-        let (snapshot, dir) = self
-            .store
-            .snapshots()
-            .prepare(base_chain.last().copied())
-            .map_err(|e| e.to_string())?;
-        let upper = mkdir(dir.join(SNAPSHOT_FS)).map_err(|e| e.to_string())?;
-        let work = mkdir(dir.join("work")).map_err(|e| e.to_string())?;
-        let scratch = tempdir_in(&self.store.root().join("tmp")).map_err(|e| e.to_string())?;
-        let rootfs = mount::overlay(
-            &self.paths(&base_chain),
-            Some((&upper, &work)),
-            &mkdir(scratch.join("rootfs")).map_err(|e| e.to_string())?,
-        )
-        .map_err(|e| format!("mounting the root filesystem: {e}"))?;
+        let layer = self.new_layer(&base_chain)?;
+        let scratch = &layer.scratch;
+        let rootfs = &layer.mount;
 
         let mut views = Vec::new();
         let mut mounts = Vec::new();
@@ -571,21 +541,13 @@ impl Solver<'_> {
             self.emit(Event::Log { vertex: id, line });
         }
         drop(views);
-        drop(rootfs);
         if code != 0 {
             return Err(format!(
                 "process \"{}\" did not complete successfully: exit code: {code}",
                 spec.args.join(" ")
             ));
         }
-        let _ = std::fs::remove_dir_all(&work);
-        self.store
-            .snapshots()
-            .commit(snapshot, 0)
-            .map_err(|e| e.to_string())?;
-        let mut chain = base_chain;
-        chain.push(snapshot);
-        Ok(Output::Layers(chain))
+        self.commit_layer(layer, base_chain)
     }
 
     /// The persistent directory of a cache mount, created on first use.
@@ -600,6 +562,48 @@ impl Solver<'_> {
             std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).map_err(|e| e.to_string())?;
         }
         Ok(dir)
+    }
+
+    /// A fresh snapshot mounted writable on top of `base_chain`; its upper
+    /// dir becomes the layer once [`commit_layer`](Self::commit_layer)ed.
+    fn new_layer(&self, base_chain: &[SnapshotId]) -> Result<NewLayer, String> {
+        let (snapshot, dir) = self
+            .store
+            .snapshots()
+            .prepare(base_chain.last().copied())
+            .map_err(|e| e.to_string())?;
+        let upper = mkdir(dir.join(SNAPSHOT_FS)).map_err(|e| e.to_string())?;
+        let work = mkdir(dir.join("work")).map_err(|e| e.to_string())?;
+        let scratch = tempdir_in(&self.store.root().join("tmp")).map_err(|e| e.to_string())?;
+        let target = mkdir(scratch.join("rootfs")).map_err(|e| e.to_string())?;
+        let mount = mount::overlay(&self.paths(base_chain), Some((&upper, &work)), &target)
+            .map_err(|e| format!("mounting the filesystem: {e}"))?;
+        Ok(NewLayer {
+            snapshot,
+            work,
+            mount,
+            scratch,
+        })
+    }
+
+    /// Unmounts and records the layer; returns the extended chain.
+    fn commit_layer(&self, layer: NewLayer, base_chain: Vec<SnapshotId>) -> Result<Output, String> {
+        let NewLayer {
+            snapshot,
+            work,
+            mount,
+            scratch,
+        } = layer;
+        drop(mount);
+        drop(scratch);
+        let _ = std::fs::remove_dir_all(&work);
+        self.store
+            .snapshots()
+            .commit(snapshot, 0)
+            .map_err(|e| e.to_string())?;
+        let mut chain = base_chain;
+        chain.push(snapshot);
+        Ok(Output::Layers(chain))
     }
 
     fn paths(&self, chain: &[SnapshotId]) -> Vec<PathBuf> {
@@ -617,6 +621,14 @@ pub fn snapshot_fs(store: &Store, id: SnapshotId) -> PathBuf {
 
 fn store_error(e: crate::store::StoreError) -> SolveError {
     SolveError::Store(e.to_string())
+}
+
+/// A layer being written: its snapshot, overlay work dir and mount.
+struct NewLayer {
+    snapshot: SnapshotId,
+    work: PathBuf,
+    mount: mount::Mounted,
+    scratch: TempDir,
 }
 
 type Plan = (Vec<Option<Output>>, Vec<bool>);
