@@ -18,7 +18,7 @@ use crate::parser::{chomp_heredoc_content, parse_heredoc, Heredoc, Node};
 use crate::{Error, Result};
 
 /// Every instruction keyword, for "did you mean" suggestions.
-const INSTRUCTIONS: [&str; 18] = [
+pub(super) const INSTRUCTIONS: [&str; 18] = [
     "ADD",
     "ARG",
     "CMD",
