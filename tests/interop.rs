@@ -4,9 +4,9 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
+use common::dockerd::Dockerd;
 use common::{busybox, context, require, text, Kiln};
 
 /// A context whose image runs busybox to print a message.
@@ -24,64 +24,6 @@ fn busybox_image(kiln: &Kiln, format: &str) -> (tempfile::TempDir, PathBuf) {
         &["build", "-t", "kiln-interop:test", "-o", &dest, "."],
     );
     (dir, out)
-}
-
-/// A dockerd of our own, on a private socket, stopped (by PID) on drop.
-struct Dockerd {
-    child: Child,
-    _dir: tempfile::TempDir,
-    host: String,
-}
-
-impl Dockerd {
-    fn start() -> Dockerd {
-        let dir = tempfile::tempdir().unwrap();
-        let sock = dir.path().join("docker.sock");
-        let host = format!("unix://{}", sock.display());
-        let child = Command::new("dockerd")
-            .args(["--bridge=none", "--iptables=false", "--host", &host])
-            .arg("--data-root")
-            .arg(dir.path().join("data"))
-            .arg("--exec-root")
-            .arg(dir.path().join("exec"))
-            .arg("--pidfile")
-            .arg(dir.path().join("docker.pid"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start dockerd");
-        let d = Dockerd {
-            child,
-            _dir: dir,
-            host,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if d.docker(&["version"]).status.success() {
-                return d;
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
-        panic!("dockerd did not come up");
-    }
-
-    fn docker(&self, args: &[&str]) -> std::process::Output {
-        // Debian's client (the machine's /usr/local/bin/docker may differ).
-        Command::new("/usr/bin/docker")
-            .env("DOCKER_HOST", &self.host)
-            .args(args)
-            .output()
-            .unwrap()
-    }
-}
-
-impl Drop for Dockerd {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]
