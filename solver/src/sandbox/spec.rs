@@ -107,6 +107,11 @@ impl Prepared {
         let root = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(into_raw(root)) };
 
         let user = user::resolve(root.as_raw_fd(), &spec.user)?;
+        let mut env = env;
+        if !spec.env.iter().any(|e| e.starts_with("HOME=")) {
+            let home = user::home(root.as_raw_fd(), user.uid);
+            env.push(c_string("environment variable", &format!("HOME={home}"))?);
+        }
 
         let cwd = format!("/{}", clean(&spec.cwd));
         let cwd_c = c_string("working directory", &cwd)?;

@@ -273,6 +273,16 @@ fn environment_and_working_directory() {
     spec.user = "app".into();
     spec.cwd = "/home/app/src".into();
     assert_eq!(run_ok(&spec).stdout, "/home/app/src\n1000\n");
+
+    // HOME like runc: the user's passwd entry, `/` without one, and an
+    // explicit HOME wins.
+    let mut spec = fs.spec("echo $HOME");
+    spec.user = "app".into();
+    assert_eq!(run_ok(&spec).stdout, "/home/app\n");
+    spec.user = "4242".into();
+    assert_eq!(run_ok(&spec).stdout, "/\n");
+    spec.env.push("HOME=/mine".into());
+    assert_eq!(run_ok(&spec).stdout, "/mine\n");
     let meta = std::fs::metadata(fs.upper.join("home/app/src")).unwrap();
     assert_eq!((meta.uid(), meta.gid()), (1000, 1000));
 }

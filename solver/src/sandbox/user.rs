@@ -68,6 +68,24 @@ pub(super) fn resolve(root: c_int, spec: &str) -> Result<ExecUser, SandboxError>
     }
 }
 
+/// The `HOME` a step gets when its environment has none: runc looks the
+/// final uid up in the image's `/etc/passwd` and falls back to `/`.
+pub(super) fn home(root: c_int, uid: u32) -> String {
+    read_file(root, "etc/passwd")
+        .and_then(|text| home_of(&text, uid))
+        .unwrap_or_else(|| "/".to_string())
+}
+
+fn home_of(passwd: &str, uid: u32) -> Option<String> {
+    passwd
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.get(2).map(|u| atoi(u)) == Some(i64::from(uid)))
+        .map(|f| f.get(5).copied().unwrap_or("").to_string())
+}
+
 /// `uid:gid`, both numeric (or `root`).
 fn fast_path(spec: &str) -> Option<(u32, u32)> {
     let (u, g) = spec.split_once(':')?;
@@ -225,6 +243,13 @@ fn exec_user(spec: &str, passwd: Option<&str>, group: Option<&str>) -> Result<Ex
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn home_from_passwd_or_root_dir() {
+        assert_eq!(home_of(PASSWD, 0).as_deref(), Some("/root"));
+        assert_eq!(home_of(PASSWD, 1000).as_deref(), Some("/home/app"));
+        assert_eq!(home_of(PASSWD, 4242), None);
+    }
 
     const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\n\
         daemon:x:1:1::/:/bin/false\n\
