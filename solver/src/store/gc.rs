@@ -506,3 +506,33 @@ pub fn usage(store: &Store) -> Result<Usage> {
         reclaimable_all: all.reclaimed(),
     })
 }
+
+/// Deletes those of `candidates` (say, an untagged image's manifest,
+/// config and layers) that nothing needs any more: no tag, record or
+/// reference count. Returns what was deleted. For `kiln rmi`.
+pub fn remove_unreferenced(
+    lock: &ExclusiveLock<'_>,
+    candidates: &[Digest],
+) -> Result<Vec<(Digest, u64)>> {
+    let store = lock.store;
+    let inv = Inventory::load(store)?;
+    let roots = Roots::of(store, &inv, true);
+    let named: BTreeSet<&Digest> = inv
+        .records
+        .iter()
+        .filter_map(|r| r.refers.as_ref().ok())
+        .flat_map(|r| &r.blobs)
+        .collect();
+    let mut deleted = Vec::new();
+    for digest in candidates {
+        if roots.blobs.contains(digest) || named.contains(digest) {
+            continue;
+        }
+        if let Some(&size) = inv.blobs.get(digest) {
+            if store.content().delete(digest)? {
+                deleted.push((digest.clone(), size));
+            }
+        }
+    }
+    Ok(deleted)
+}
