@@ -22,6 +22,8 @@ pub enum Command {
     /// Inspect what the frontend makes of a Dockerfile.
     #[command(subcommand)]
     Debug(DebugCommand),
+    #[command(flatten)]
+    Images(crate::images::Command),
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,5 +92,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Debug(DebugCommand::Ast { file }) => commands::debug_ast(&file),
         Command::Build(args) => build::run(&args),
+        Command::Images(command) => crate::images::run(command),
     }
 }

@@ -40,10 +40,25 @@ pub fn write_archive(
     open: &BlobOpener<'_>,
     mtime: u64,
 ) -> io::Result<()> {
+    write_archive_many(out, std::slice::from_ref(image), format, open, mtime)
+}
+
+/// [`write_archive`] of several images in one archive (`kiln save a b`);
+/// blobs they share are written once.
+pub fn write_archive_many(
+    out: impl Write,
+    images: &[ArchiveImage<'_>],
+    format: Format,
+    open: &BlobOpener<'_>,
+    mtime: u64,
+) -> io::Result<()> {
     let mut tar = tar::Builder::new(out);
     tar.mode(tar::HeaderMode::Deterministic);
-    let mut blobs: Vec<&str> = vec![image.config_digest, image.manifest.digest.as_str()];
-    blobs.extend(image.layers.iter().map(String::as_str));
+    let mut blobs: Vec<&str> = Vec::new();
+    for image in images {
+        blobs.extend([image.config_digest, image.manifest.digest.as_str()]);
+        blobs.extend(image.layers.iter().map(String::as_str));
+    }
     blobs.sort_unstable();
     blobs.dedup();
     append_dir(&mut tar, "blobs/", mtime)?;
@@ -52,16 +67,16 @@ pub fn write_archive(
         let (reader, size) = open(digest)?;
         append_file(&mut tar, &blob_path(digest), size, reader, mtime)?;
     }
-    let index = index_json(image);
+    let index = index_json(images);
     append_bytes(&mut tar, "index.json", &index, mtime)?;
     if format == Format::Docker {
         append_bytes(
             &mut tar,
             "manifest.json",
-            &docker_manifest_json(image),
+            &docker_manifest_json(images),
             mtime,
         )?;
-        append_bytes(&mut tar, "repositories", &repositories_json(image), mtime)?;
+        append_bytes(&mut tar, "repositories", &repositories_json(images), mtime)?;
     }
     append_bytes(
         &mut tar,
@@ -76,16 +91,16 @@ fn blob_path(digest: &str) -> String {
     format!("blobs/{}", digest.replacen(':', "/", 1))
 }
 
-fn index_json(image: &ArchiveImage<'_>) -> Vec<u8> {
-    let manifests: Vec<serde_json::Value> = if image.names.is_empty() {
-        vec![descriptor_json(&image.manifest, None)]
-    } else {
-        image
-            .names
-            .iter()
-            .map(|name| descriptor_json(&image.manifest, Some(name)))
-            .collect()
-    };
+fn index_json(images: &[ArchiveImage<'_>]) -> Vec<u8> {
+    let mut manifests: Vec<serde_json::Value> = Vec::new();
+    for image in images {
+        if image.names.is_empty() {
+            manifests.push(descriptor_json(&image.manifest, None));
+        }
+        for name in image.names {
+            manifests.push(descriptor_json(&image.manifest, Some(name)));
+        }
+    }
     let index = json!({
         "schemaVersion": 2,
         "mediaType": INDEX_MEDIA_TYPE,
@@ -99,7 +114,7 @@ fn descriptor_json(
     name: Option<&kiln_frontend::reference::Reference>,
 ) -> serde_json::Value {
     let mut v = json!({
-        "mediaType": MANIFEST_MEDIA_TYPE,
+        "mediaType": if d.media_type.is_empty() { MANIFEST_MEDIA_TYPE } else { &d.media_type },
         "digest": d.digest,
         "size": d.size,
     });
@@ -114,26 +129,34 @@ fn descriptor_json(
     v
 }
 
-fn docker_manifest_json(image: &ArchiveImage<'_>) -> Vec<u8> {
-    let tags: Vec<String> = image
-        .names
+fn docker_manifest_json(images: &[ArchiveImage<'_>]) -> Vec<u8> {
+    let entries: Vec<serde_json::Value> = images
         .iter()
-        .filter(|n| n.tag.is_some())
-        .map(|n| n.familiar())
+        .map(|image| {
+            let tags: Vec<String> = image
+                .names
+                .iter()
+                .filter(|n| n.tag.is_some())
+                .map(|n| n.familiar())
+                .collect();
+            json!({
+                "Config": blob_path(image.config_digest),
+                "RepoTags": tags,
+                "Layers": image.layers.iter().map(|l| blob_path(l)).collect::<Vec<_>>(),
+            })
+        })
         .collect();
-    let entry = json!([{
-        "Config": blob_path(image.config_digest),
-        "RepoTags": tags,
-        "Layers": image.layers.iter().map(|l| blob_path(l)).collect::<Vec<_>>(),
-    }]);
-    serde_json::to_vec(&entry).expect("json")
+    serde_json::to_vec(&entries).expect("json")
 }
 
 /// Legacy `repositories` file: repository -> tag -> image id.
-fn repositories_json(image: &ArchiveImage<'_>) -> Vec<u8> {
-    let id = image.config_digest.trim_start_matches("sha256:");
+fn repositories_json(images: &[ArchiveImage<'_>]) -> Vec<u8> {
     let mut repos: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    for name in image.names {
+    for (image, name) in images
+        .iter()
+        .flat_map(|i| i.names.iter().map(move |n| (i, n)))
+    {
+        let id = image.config_digest.trim_start_matches("sha256:");
         if let Some(tag) = &name.tag {
             let repo = name.familiar();
             let repo = repo

@@ -519,10 +519,35 @@ impl MetaRead<'_> {
             .collect()
     }
 
+    /// Every cache record, by key, undecoded: `Err` holds why a value is
+    /// unreadable (GC and `doctor` drop such records).
+    pub fn cache_entries(&self) -> Result<Vec<(String, Result<CacheEntry>)>> {
+        let rows = self.with(CACHE, |t| raw_rows(t, |k, v| (k.to_string(), v.to_vec())))?;
+        Ok(rows
+            .into_iter()
+            .map(|(key, value)| {
+                let entry = decode_cache(self.path, &key, &value);
+                (key, entry)
+            })
+            .collect())
+    }
+
     pub fn tag_get(&self, name: &str) -> Result<Option<Tag>> {
         let raw = self.with(TAGS, |t| raw_get(t, name))?;
         raw.map(|v| decode_json(self.path, "tags", &name, &v))
             .transpose()
+    }
+
+    /// Every tag by name; `Err` holds why a value is unreadable.
+    pub fn tag_entries(&self) -> Result<Vec<(String, Result<Tag>)>> {
+        let rows = self.with(TAGS, |t| raw_rows(t, |k, v| (k.to_string(), v.to_vec())))?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, value)| {
+                let tag = decode_json(self.path, "tags", &name, &value);
+                (name, tag)
+            })
+            .collect())
     }
 
     pub fn tags_list(&self) -> Result<Vec<(String, Tag)>> {
@@ -678,6 +703,11 @@ impl MetaTx<'_> {
         Ok(previous)
     }
 
+    /// Removes a tag without reading it (repairs of unreadable values).
+    pub fn tag_delete(&mut self, name: &str) -> Result<()> {
+        self.with(TAGS, |t| Ok(t.remove(name).map(drop)?))
+    }
+
     pub fn ref_get(&self, r: Ref) -> Result<u64> {
         self.with(REFS, |t| raw_u64(t, &r.key()))
     }
@@ -709,6 +739,11 @@ impl MetaTx<'_> {
         Ok(count)
     }
 
+    /// Removes a reference count whatever its value (repairs).
+    pub fn ref_clear(&mut self, key: &str) -> Result<()> {
+        self.with(REFS, |t| Ok(t.remove(key).map(drop)?))
+    }
+
     /// Allocates the next value of a counter (1, 2, ...).
     pub fn next_counter(&mut self, name: &str) -> Result<u64> {
         self.with(COUNTERS, |t| {
@@ -731,6 +766,20 @@ impl MetaTx<'_> {
         record.size = size;
         record.last_used = self.now;
         self.snapshot_put(id, &record)
+    }
+
+    /// Records the measured size of a committed snapshot (GC and `du`
+    /// measure snapshots committed with size 0, once).
+    /// `false` if the snapshot is gone or not committed.
+    pub fn snapshot_set_size(&mut self, id: SnapshotId, size: u64) -> Result<bool> {
+        match self.snapshot_get(id)? {
+            Some(mut record) if record.state == SnapshotState::Committed => {
+                record.size = size;
+                self.snapshot_put(id, &record)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     /// Records a new snapshot as being prepared; returns its id.

@@ -39,19 +39,25 @@
 //! recovers: deletes incomplete snapshots and every orphaned temp file.
 //! Otherwise it only deletes temp files older than [`STALE_INGEST`]. GC
 //! calls [`Store::lock_exclusive`], which waits until it is the only
-//! `Store` open, so nothing it deletes can be in use.
+//! `Store` open, so nothing it deletes can be in use ([`gc`], and the
+//! store check in [`check`]).
 //!
 //! Open **one `Store` per process** and share it (`Arc<Store>`; it is
 //! `Sync`): a second handle in the same process would make
 //! `lock_exclusive` wait for itself.
 
+pub mod check;
 pub mod content;
 pub mod digest;
 pub mod error;
+pub mod gc;
+pub mod inventory;
 mod lock;
 pub mod meta;
 pub mod snapshots;
 
+#[cfg(test)]
+mod gc_tests;
 #[cfg(test)]
 mod tests;
 
