@@ -45,6 +45,10 @@ pub enum VertexOp {
     Merge { inputs: Vec<Option<usize>> },
     /// A RUN step (executed by the sandbox).
     Exec(Box<ExecSpec>),
+    /// One file downloaded over HTTP(S) (`ADD <url>`).
+    Http(Box<crate::source::HttpSource>),
+    /// A git repository checkout (`ADD <git url>`).
+    Git(Box<crate::source::GitSource>),
     /// Something this solver cannot run yet; fails with `reason` when
     /// executed (never silently skipped).
     Unsupported { reason: String },

@@ -12,4 +12,5 @@ pub mod layer;
 pub mod mount;
 pub mod sandbox;
 pub mod solve;
+pub mod source;
 pub mod store;

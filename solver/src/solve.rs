@@ -180,6 +180,11 @@ impl Solver<'_> {
                     .map_err(|e| self.fail(graph, id, e))?;
                 Ok(vec![digest])
             }
+            // Remote sources: what the URL or ref holds now.
+            VertexOp::Http(src) => Ok(vec![src
+                .resolve(self.store)
+                .map_err(|e| self.fail(graph, id, e))?]),
+            VertexOp::Git(src) => Ok(vec![src.resolve().map_err(|e| self.fail(graph, id, e))?]),
             _ => Ok(Vec::new()),
         }
     }
@@ -368,6 +373,14 @@ impl Solver<'_> {
                 .map_err(|e| self.fail(graph, id, e)),
             VertexOp::Exec(spec) => self
                 .run_exec(graph, id, spec, inputs)
+                .map_err(|e| self.fail(graph, id, e)),
+            VertexOp::Http(src) => src
+                .snapshot(self.store)
+                .map(|s| Output::Layers(vec![s]))
+                .map_err(|e| self.fail(graph, id, e)),
+            VertexOp::Git(src) => src
+                .snapshot(self.store)
+                .map(|s| Output::Layers(vec![s]))
                 .map_err(|e| self.fail(graph, id, e)),
             VertexOp::Unsupported { reason } => Err(self.fail(graph, id, reason.clone())),
         }

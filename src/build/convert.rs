@@ -6,6 +6,7 @@ use kiln_solver::fileop;
 use kiln_solver::graph::{
     ExecMount, ExecMountKind, ExecNetwork, ExecSpec, Graph, Vertex, VertexOp,
 };
+use kiln_solver::source::{GitSource, HttpSource};
 
 /// Converts every op; vertex ids equal the definition's op ids.
 pub fn to_graph(definition: &def::BuildDefinition) -> Graph {
@@ -39,13 +40,20 @@ fn vertex_op(op: &def::Op) -> VertexOp {
             inputs: inputs.clone(),
         },
         def::Op::Exec(e) => VertexOp::Exec(Box::new(exec(e))),
-        def::Op::Http(h) => VertexOp::Unsupported {
-            reason: format!("ADD {}: downloading URLs is not supported yet", h.url),
-        },
-        def::Op::Git(g) => VertexOp::Unsupported {
-            reason: format!("ADD {}: git sources are not supported yet", g.remote),
-        },
+        def::Op::Http(h) => VertexOp::Http(Box::new(HttpSource::new(
+            h.url.clone(),
+            h.filename.clone(),
+            h.checksum.clone(),
+        ))),
+        def::Op::Git(g) => VertexOp::Git(Box::new(git(g))),
     }
+}
+
+fn git(g: &def::GitSource) -> GitSource {
+    let mut src = GitSource::new(g.remote.clone(), g.reference.clone(), g.subdir.clone());
+    src.keep_git_dir = g.keep_git_dir;
+    src.checksum = g.checksum.clone();
+    src
 }
 
 fn exec(e: &def::Exec) -> ExecSpec {

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod dockerd;
+pub mod http;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

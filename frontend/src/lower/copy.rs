@@ -26,6 +26,9 @@ pub(super) struct CopySpec<'a> {
     keep_git_dir: Option<bool>,
     unpack: Option<bool>,
     original: &'a str,
+    /// The step's progress name, also given to its URL and git sources
+    /// (as BuildKit names them).
+    progress: String,
 }
 
 impl<'a> CopySpec<'a> {
@@ -42,6 +45,7 @@ impl<'a> CopySpec<'a> {
             keep_git_dir: None,
             unpack: None,
             original: &c.origin.original,
+            progress: String::new(),
         }
     }
 
@@ -58,6 +62,7 @@ impl<'a> CopySpec<'a> {
             keep_git_dir: c.keep_git_dir,
             unpack: c.unpack,
             original: &c.origin.original,
+            progress: String::new(),
         }
     }
 
@@ -90,7 +95,7 @@ impl Lowering<'_> {
     pub(super) fn dispatch_copy(
         &mut self,
         st: &mut StageState,
-        spec: CopySpec<'_>,
+        mut spec: CopySpec<'_>,
         step: &Step,
     ) -> Result<()> {
         let dest = paths::relative_to_workdir(&st.cwd, &spec.files.dest);
@@ -99,6 +104,7 @@ impl Lowering<'_> {
         validate_checksum(&spec)?;
         let text = self.display_command(spec.original, &st.env);
         let name = st.progress_name(&text, step.onbuild);
+        spec.progress = name.clone();
 
         // With --link (and no --chmod) the files are copied onto scratch
         // and stacked on the stage, so the layer does not depend on it.
@@ -174,7 +180,7 @@ impl Lowering<'_> {
                 checksum: (!spec.checksum.is_empty()).then(|| spec.checksum.to_string()),
                 ..git
             });
-            let id = self.graph.add(op, Vec::new(), OpMeta::default());
+            let id = self.graph.add(op, Vec::new(), source_meta(spec));
             return Ok(Copy {
                 source: inputs.index(Some(id)),
                 src: "/".into(),
@@ -197,7 +203,7 @@ impl Lowering<'_> {
                 filename: filename.clone(),
                 checksum,
             });
-            let id = self.graph.add(op, Vec::new(), OpMeta::default());
+            let id = self.graph.add(op, Vec::new(), source_meta(spec));
             return Ok(Copy {
                 source: inputs.index(Some(id)),
                 src: filename,
@@ -299,6 +305,14 @@ impl Lowering<'_> {
             ..OpMeta::default()
         };
         self.graph.add(op, Vec::new(), meta)
+    }
+}
+
+/// A URL or git source shows in progress under its step's name.
+fn source_meta(spec: &CopySpec<'_>) -> OpMeta {
+    OpMeta {
+        name: spec.progress.clone(),
+        ..OpMeta::default()
     }
 }
 
