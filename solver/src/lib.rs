@@ -11,5 +11,7 @@ pub mod image;
 pub mod layer;
 pub mod mount;
 pub mod sandbox;
+pub mod session;
 pub mod solve;
+pub mod ssh_forward;
 pub mod store;

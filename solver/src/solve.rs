@@ -17,7 +17,9 @@ use sha2::{Digest as _, Sha256};
 
 use crate::events::Event;
 use crate::fileop::{self, FileAction, SourceRoot};
-use crate::graph::{ExecMountKind, ExecNetwork, ExecSpec, Graph, Vertex, VertexId, VertexOp};
+use crate::graph::{
+    ExecMountKind, ExecNetwork, ExecSpec, Graph, SecretEnv, Vertex, VertexId, VertexOp,
+};
 use crate::mount;
 use crate::store::{SnapshotId, Store};
 
@@ -50,6 +52,11 @@ pub struct ExecRequest<'a> {
     pub host_network: bool,
     pub insecure: bool,
     pub mounts: Vec<ExecBind>,
+    /// Secrets to expose as environment variables.
+    pub secret_env: &'a [SecretEnv],
+    /// A private directory for the step's helpers (secret files, agent
+    /// sockets), removed after the step; never part of the rootfs.
+    pub scratch: &'a Path,
 }
 
 /// A mount of a RUN step.
@@ -62,6 +69,25 @@ pub enum ExecBind {
     Tmpfs {
         target: String,
         size: u64,
+    },
+    /// A secret of the build's session as a read-only file (`mode`, owned
+    /// by `uid:gid`); skipped when missing and not `required`.
+    Secret {
+        id: String,
+        target: String,
+        required: bool,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+    /// An SSH agent of the build's session as a socket at `target`.
+    Ssh {
+        id: String,
+        target: String,
+        required: bool,
+        mode: u32,
+        uid: u32,
+        gid: u32,
     },
 }
 
@@ -497,21 +523,33 @@ impl Solver<'_> {
                     size: *size,
                 },
                 ExecMountKind::Secret {
-                    id: secret,
+                    id,
                     required,
-                    ..
-                }
-                | ExecMountKind::Ssh {
-                    id: secret,
+                    mode,
+                    uid,
+                    gid,
+                } => ExecBind::Secret {
+                    id: id.clone(),
+                    target: m.target.clone(),
+                    required: *required,
+                    mode: *mode,
+                    uid: *uid,
+                    gid: *gid,
+                },
+                ExecMountKind::Ssh {
+                    id,
                     required,
-                } => {
-                    if *required {
-                        return Err(format!(
-                            "secret or ssh socket {secret:?} is required but was not provided"
-                        ));
-                    }
-                    continue;
-                }
+                    mode,
+                    uid,
+                    gid,
+                } => ExecBind::Ssh {
+                    id: id.clone(),
+                    target: m.target.clone(),
+                    required: *required,
+                    mode: *mode,
+                    uid: *uid,
+                    gid: *gid,
+                },
             };
             mounts.push(bind);
         }
@@ -526,6 +564,8 @@ impl Solver<'_> {
             host_network: spec.network != ExecNetwork::None,
             insecure: spec.insecure,
             mounts,
+            secret_env: &spec.secret_env,
+            scratch,
         };
         let mut pending = Vec::new();
         let code = executor.run(&request, &mut |bytes| {
