@@ -9,4 +9,5 @@ pub mod commands;
 pub mod context;
 pub mod diagnostic;
 pub mod export;
+pub mod interrupt;
 pub mod progress;

@@ -88,6 +88,8 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
     let mut locals: HashMap<String, &dyn LocalSource> = HashMap::new();
     locals.insert("context".to_string(), &local);
 
+    // Ctrl-C from here on stops the steps and cleans up (exit 130).
+    let _graceful = crate::interrupt::graceful();
     let mut graph = convert::to_graph(&definition);
     let policy = session::RunPolicy::new(args)?;
     policy.check(&graph)?;
@@ -120,6 +122,7 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
     };
     drop(solver);
     let _ = printer.join();
+    crate::interrupt::check()?;
     let chain = chain.map_err(|e| solve_error(e, &definition, &name, &source))?;
     if let Err(e) = context.save() {
         eprintln!("warning: could not save the context metadata cache: {e}");
