@@ -108,3 +108,30 @@ fn a_signal_stops_the_running_step_and_cleans_up() {
     );
     assert_eq!(snapshots(), before + 1);
 }
+
+#[test]
+fn a_step_on_top_of_150_layers_sees_them_all() {
+    let (kiln, _base) = with_base();
+    let mut df = String::from("FROM base:1\n");
+    let mut files = Vec::new();
+    for i in 0..150 {
+        df.push_str(&format!("COPY f{i} /d/\n"));
+        files.push((format!("f{i}"), format!("{i}\n")));
+    }
+    df.push_str("RUN ls /d | wc -l > /count && cat /d/f0 /d/f1 /d/f149 > /ends && rm /d/f0\n");
+    let dir = context(&[("Dockerfile", df.as_str())]);
+    for (name, data) in &files {
+        std::fs::write(dir.path().join(name), data).unwrap();
+    }
+    // The lower dirs' names alone are longer than a page here.
+    let per_layer = kiln.root.path().join("snapshots/99/fs").as_os_str().len() + 1;
+    assert!(per_layer * 153 > 4096);
+    kiln.ok(dir.path(), &["build", "-o", "type=local,dest=out", "."]);
+    let out = dir.path().join("out");
+    assert_eq!(std::fs::read_to_string(out.join("count")).unwrap(), "150\n");
+    assert_eq!(
+        std::fs::read_to_string(out.join("ends")).unwrap(),
+        "0\n1\n149\n"
+    );
+    assert!(!out.join("d/f0").exists() && out.join("d/f1").exists());
+}
