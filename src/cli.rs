@@ -85,6 +85,24 @@ pub struct BuildArgs {
     /// Output format of `--check`: text, json or sarif.
     #[arg(long, value_enum, default_value_t, requires = "check")]
     pub format: crate::checks::Format,
+
+    // What RUN steps are lent and allowed (src/build/session.rs).
+    /// Secret to expose to the build: `id=ID[,src=FILE]`, `id=ID,env=VAR`
+    /// (`RUN --mount=type=secret`); repeatable.
+    #[arg(long = "secret", value_name = "SPEC")]
+    pub secrets: Vec<String>,
+    /// SSH agent socket or keys to expose to the build:
+    /// `default|ID[=SOCKET|KEY[,KEY]]` (`RUN --mount=type=ssh`); repeatable.
+    #[arg(long = "ssh", value_name = "SPEC")]
+    pub ssh: Vec<String>,
+    /// Allow an extra privileged entitlement: `network.host`,
+    /// `security.insecure`; repeatable.
+    #[arg(long = "allow", value_name = "ENTITLEMENT")]
+    pub allow: Vec<String>,
+    /// Networking mode of RUN steps without `--network`: default, host or
+    /// none.
+    #[arg(long, default_value = "default")]
+    pub network: String,
 }
 
 /// Runs the parsed command line; returns the process exit code.

@@ -10,4 +10,5 @@ pub mod context;
 pub mod diagnostic;
 pub mod export;
 pub mod images;
+pub mod interrupt;
 pub mod progress;

@@ -6,12 +6,13 @@ use clap::Parser;
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    kiln::interrupt::install();
     let cli = kiln::cli::Cli::parse();
     match kiln::cli::run(cli) {
         Ok(code) => std::process::exit(code),
         Err(err) => {
             eprintln!("error: {err:#}");
-            std::process::exit(1);
+            std::process::exit(kiln::interrupt::exit_code().unwrap_or(1));
         }
     }
 }

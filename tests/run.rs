@@ -2,48 +2,8 @@
 
 mod common;
 
-use common::{archive_entries, busybox, context, layer_file, layer_listing, text, Kiln};
-use serde_json::Value;
-
-/// A store holding `base:1`: busybox with its applets and a user `app`.
-fn with_base() -> (Kiln, tempfile::TempDir) {
-    let kiln = Kiln::new();
-    let dir = context(&[
-        ("passwd", "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n"),
-        ("group", "root:x:0:\napp:x:1000:\n"),
-        (
-            "Dockerfile",
-            "FROM scratch\nCOPY busybox /bin/busybox\nCOPY passwd group /etc/\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
-        ),
-    ]);
-    std::fs::copy(
-        busybox().expect("busybox-static"),
-        dir.path().join("busybox"),
-    )
-    .unwrap();
-    kiln.ok(dir.path(), &["build", "-t", "base:1", "."]);
-    (kiln, dir)
-}
-
-fn build(kiln: &Kiln, dockerfile: &str) -> (std::process::Output, tempfile::TempDir) {
-    let dir = context(&[("Dockerfile", dockerfile)]);
-    let out = kiln.run(
-        dir.path(),
-        &["build", "-o", "type=docker,dest=img.tar", "."],
-    );
-    (out, dir)
-}
-
-fn layers(dir: &std::path::Path) -> Vec<Vec<u8>> {
-    let files = archive_entries(&dir.join("img.tar"));
-    let manifest: Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
-    manifest[0]["Layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| files[l.as_str().unwrap()].clone())
-        .collect()
-}
+use common::base::{build, layers, with_base};
+use common::{context, layer_file, layer_listing, text};
 
 #[test]
 fn run_output_and_its_layer() {

@@ -70,6 +70,16 @@ pub struct ExecSpec {
     pub mounts: Vec<ExecMount>,
     /// Proxy variables: set for the step, not part of the cache key.
     pub proxy_env: Vec<String>,
+    /// Secrets exposed as environment variables (`env=` of a secret mount).
+    pub secret_env: Vec<SecretEnv>,
+}
+
+/// `RUN --mount=type=secret,env=NAME`: the secret's value in `NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretEnv {
+    pub id: String,
+    pub name: String,
+    pub required: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,5 +128,8 @@ pub enum ExecMountKind {
     Ssh {
         id: String,
         required: bool,
+        mode: u32,
+        uid: u32,
+        gid: u32,
     },
 }

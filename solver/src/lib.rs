@@ -11,6 +11,8 @@ pub mod image;
 pub mod layer;
 pub mod mount;
 pub mod sandbox;
+pub mod session;
 pub mod solve;
 pub mod source;
+pub mod ssh_forward;
 pub mod store;

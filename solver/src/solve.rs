@@ -17,7 +17,9 @@ use sha2::{Digest as _, Sha256};
 
 use crate::events::Event;
 use crate::fileop::{self, FileAction, SourceRoot};
-use crate::graph::{ExecMountKind, ExecNetwork, ExecSpec, Graph, Vertex, VertexId, VertexOp};
+use crate::graph::{
+    ExecMountKind, ExecNetwork, ExecSpec, Graph, SecretEnv, Vertex, VertexId, VertexOp,
+};
 use crate::mount;
 use crate::store::{SnapshotId, Store};
 
@@ -50,6 +52,11 @@ pub struct ExecRequest<'a> {
     pub host_network: bool,
     pub insecure: bool,
     pub mounts: Vec<ExecBind>,
+    /// Secrets to expose as environment variables.
+    pub secret_env: &'a [SecretEnv],
+    /// A private directory for the step's helpers (secret files, agent
+    /// sockets), removed after the step; never part of the rootfs.
+    pub scratch: &'a Path,
 }
 
 /// A mount of a RUN step.
@@ -62,6 +69,25 @@ pub enum ExecBind {
     Tmpfs {
         target: String,
         size: u64,
+    },
+    /// A secret of the build's session as a read-only file (`mode`, owned
+    /// by `uid:gid`); skipped when missing and not `required`.
+    Secret {
+        id: String,
+        target: String,
+        required: bool,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+    /// An SSH agent of the build's session as a socket at `target`.
+    Ssh {
+        id: String,
+        target: String,
+        required: bool,
+        mode: u32,
+        uid: u32,
+        gid: u32,
     },
 }
 
@@ -82,6 +108,22 @@ pub enum SolveError {
     },
     #[error("store: {0}")]
     Store(String),
+    /// [`interrupt`] was called: no further vertex was started.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Stops every solve of this process for good (Ctrl-C): no vertex starts
+/// any more and [`Solver::solve`] returns [`SolveError::Interrupted`] once
+/// the running ones end (pair with `sandbox::kill_all` to end RUN steps).
+pub fn interrupt() {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
 }
 
 /// What a vertex produced.
@@ -278,6 +320,9 @@ impl Solver<'_> {
             let (id, inputs) = {
                 let mut s = state.lock().expect("schedule lock");
                 loop {
+                    if interrupted() {
+                        s.error = Some(SolveError::Interrupted);
+                    }
                     if s.error.is_some() || !s.pending.iter().any(|&p| p) {
                         wake.notify_all();
                         return;
@@ -400,8 +445,8 @@ impl Solver<'_> {
             .map(|b| layers(&inputs[b]).to_vec())
             .unwrap_or_default();
         let layer = self.new_layer(&base_chain)?;
-        let scratch = &layer.scratch;
-        let dest = &layer.mount;
+        let scratch = layer.scratch();
+        let dest = layer.mount();
 
         // Mount each source input once, read-only.
         let mut views: HashMap<usize, mount::Mounted> = HashMap::new();
@@ -463,8 +508,8 @@ impl Solver<'_> {
             .map(|r| layers(&inputs[r]).to_vec())
             .unwrap_or_default();
         let layer = self.new_layer(&base_chain)?;
-        let scratch = &layer.scratch;
-        let rootfs = &layer.mount;
+        let scratch = layer.scratch();
+        let rootfs = layer.mount();
 
         let mut views = Vec::new();
         let mut mounts = Vec::new();
@@ -510,21 +555,33 @@ impl Solver<'_> {
                     size: *size,
                 },
                 ExecMountKind::Secret {
-                    id: secret,
+                    id,
                     required,
-                    ..
-                }
-                | ExecMountKind::Ssh {
-                    id: secret,
+                    mode,
+                    uid,
+                    gid,
+                } => ExecBind::Secret {
+                    id: id.clone(),
+                    target: m.target.clone(),
+                    required: *required,
+                    mode: *mode,
+                    uid: *uid,
+                    gid: *gid,
+                },
+                ExecMountKind::Ssh {
+                    id,
                     required,
-                } => {
-                    if *required {
-                        return Err(format!(
-                            "secret or ssh socket {secret:?} is required but was not provided"
-                        ));
-                    }
-                    continue;
-                }
+                    mode,
+                    uid,
+                    gid,
+                } => ExecBind::Ssh {
+                    id: id.clone(),
+                    target: m.target.clone(),
+                    required: *required,
+                    mode: *mode,
+                    uid: *uid,
+                    gid: *gid,
+                },
             };
             mounts.push(bind);
         }
@@ -539,6 +596,8 @@ impl Solver<'_> {
             host_network: spec.network != ExecNetwork::None,
             insecure: spec.insecure,
             mounts,
+            secret_env: &spec.secret_env,
+            scratch,
         };
         let mut pending = Vec::new();
         let code = executor.run(&request, &mut |bytes| {
@@ -579,41 +638,47 @@ impl Solver<'_> {
 
     /// A fresh snapshot mounted writable on top of `base_chain`; its upper
     /// dir becomes the layer once [`commit_layer`](Self::commit_layer)ed.
-    fn new_layer(&self, base_chain: &[SnapshotId]) -> Result<NewLayer, String> {
+    fn new_layer(&self, base_chain: &[SnapshotId]) -> Result<NewLayer<'_>, String> {
         let (snapshot, dir) = self
             .store
             .snapshots()
             .prepare(base_chain.last().copied())
             .map_err(|e| e.to_string())?;
+        // From here on, an error drops the layer, which removes the snapshot.
+        let mut layer = NewLayer {
+            store: self.store,
+            snapshot,
+            work: dir.join("work"),
+            mount: None,
+            scratch: None,
+            committed: false,
+        };
         let upper = mkdir(dir.join(SNAPSHOT_FS)).map_err(|e| e.to_string())?;
-        let work = mkdir(dir.join("work")).map_err(|e| e.to_string())?;
+        let work = mkdir(layer.work.clone()).map_err(|e| e.to_string())?;
         let scratch = tempdir_in(&self.store.root().join("tmp")).map_err(|e| e.to_string())?;
         let target = mkdir(scratch.join("rootfs")).map_err(|e| e.to_string())?;
+        layer.scratch = Some(scratch);
         let mount = mount::overlay(&self.paths(base_chain), Some((&upper, &work)), &target)
             .map_err(|e| format!("mounting the filesystem: {e}"))?;
-        Ok(NewLayer {
-            snapshot,
-            work,
-            mount,
-            scratch,
-        })
+        layer.mount = Some(mount);
+        Ok(layer)
     }
 
     /// Unmounts and records the layer; returns the extended chain.
-    fn commit_layer(&self, layer: NewLayer, base_chain: Vec<SnapshotId>) -> Result<Output, String> {
-        let NewLayer {
-            snapshot,
-            work,
-            mount,
-            scratch,
-        } = layer;
-        drop(mount);
-        drop(scratch);
-        let _ = std::fs::remove_dir_all(&work);
+    fn commit_layer(
+        &self,
+        mut layer: NewLayer<'_>,
+        base_chain: Vec<SnapshotId>,
+    ) -> Result<Output, String> {
+        layer.mount.take();
+        layer.scratch.take();
+        let _ = std::fs::remove_dir_all(&layer.work);
+        let snapshot = layer.snapshot;
         self.store
             .snapshots()
             .commit(snapshot, 0)
             .map_err(|e| e.to_string())?;
+        layer.committed = true;
         let mut chain = base_chain;
         chain.push(snapshot);
         Ok(Output::Layers(chain))
@@ -636,12 +701,36 @@ fn store_error(e: crate::store::StoreError) -> SolveError {
     SolveError::Store(e.to_string())
 }
 
-/// A layer being written: its snapshot, overlay work dir and mount.
-struct NewLayer {
+/// A layer being written: its snapshot, overlay work dir and mount. Dropped
+/// without [`Solver::commit_layer`] (a failed or killed step), it is
+/// unmounted and its snapshot removed, so no `Preparing` record is left.
+struct NewLayer<'s> {
+    store: &'s Store,
     snapshot: SnapshotId,
     work: PathBuf,
-    mount: mount::Mounted,
-    scratch: TempDir,
+    mount: Option<mount::Mounted>,
+    scratch: Option<TempDir>,
+    committed: bool,
+}
+
+impl NewLayer<'_> {
+    fn mount(&self) -> &mount::Mounted {
+        self.mount.as_ref().expect("mounted until committed")
+    }
+
+    fn scratch(&self) -> &Path {
+        self.scratch.as_ref().expect("kept until committed")
+    }
+}
+
+impl Drop for NewLayer<'_> {
+    fn drop(&mut self) {
+        self.mount.take();
+        self.scratch.take();
+        if !self.committed {
+            let _ = self.store.snapshots().remove(self.snapshot);
+        }
+    }
 }
 
 type Plan = (Vec<Option<Output>>, Vec<bool>);

@@ -54,6 +54,7 @@ fn exec(arg: &str) -> Vertex {
             insecure: false,
             mounts: Vec::new(),
             proxy_env: Vec::new(),
+            secret_env: Vec::new(),
         })),
         inputs: Vec::new(),
         digest: format!("sha256:{}", arg.repeat(64)),

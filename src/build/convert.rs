@@ -4,7 +4,7 @@
 use kiln_frontend::definition as def;
 use kiln_solver::fileop;
 use kiln_solver::graph::{
-    ExecMount, ExecMountKind, ExecNetwork, ExecSpec, Graph, Vertex, VertexOp,
+    ExecMount, ExecMountKind, ExecNetwork, ExecSpec, Graph, SecretEnv, Vertex, VertexOp,
 };
 use kiln_solver::source::{GitSource, HttpSource};
 
@@ -59,7 +59,7 @@ fn git(g: &def::GitSource) -> GitSource {
 fn exec(e: &def::Exec) -> ExecSpec {
     ExecSpec {
         args: e.args.clone(),
-        env: e.env.clone(),
+        env: with_ssh_auth_sock(e),
         cwd: e.cwd.clone(),
         user: e.user.clone(),
         root: e
@@ -75,7 +75,32 @@ fn exec(e: &def::Exec) -> ExecSpec {
         insecure: e.security == def::Security::Insecure,
         mounts: e.mounts.iter().filter_map(exec_mount).collect(),
         proxy_env: e.proxy_env.clone(),
+        secret_env: e
+            .secret_env
+            .iter()
+            .map(|s| SecretEnv {
+                id: s.id.clone(),
+                name: s.name.clone(),
+                required: s.required,
+            })
+            .collect(),
     }
+}
+
+/// With an SSH mount, `SSH_AUTH_SOCK` names the first one's socket unless
+/// the step sets it (as BuildKit's exec op does).
+fn with_ssh_auth_sock(e: &def::Exec) -> Vec<String> {
+    let mut env = e.env.clone();
+    let first = e
+        .mounts
+        .iter()
+        .find(|m| matches!(m.kind, def::MountKind::Ssh { .. }));
+    if let Some(m) = first {
+        if !env.iter().any(|v| v.starts_with("SSH_AUTH_SOCK=")) {
+            env.push(format!("SSH_AUTH_SOCK={}", m.target));
+        }
+    }
+    env
 }
 
 fn exec_mount(m: &def::Mount) -> Option<ExecMount> {
@@ -112,9 +137,18 @@ fn exec_mount(m: &def::Mount) -> Option<ExecMount> {
             uid: *uid,
             gid: *gid,
         },
-        def::MountKind::Ssh { id, required, .. } => ExecMountKind::Ssh {
+        def::MountKind::Ssh {
+            id,
+            required,
+            mode,
+            uid,
+            gid,
+        } => ExecMountKind::Ssh {
             id: id.clone(),
             required: *required,
+            mode: *mode,
+            uid: *uid,
+            gid: *gid,
         },
     };
     Some(ExecMount {

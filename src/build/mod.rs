@@ -10,6 +10,7 @@
 mod convert;
 mod export;
 pub mod outputs;
+mod session;
 mod sources;
 
 use std::collections::HashMap;
@@ -87,8 +88,17 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
     let mut locals: HashMap<String, &dyn LocalSource> = HashMap::new();
     locals.insert("context".to_string(), &local);
 
-    let graph = convert::to_graph(&definition);
-    let executor = kiln_solver::executor::SandboxExecutor::default();
+    // Ctrl-C from here on stops the steps and cleans up (exit 130).
+    let _graceful = crate::interrupt::graceful();
+    let mut graph = convert::to_graph(&definition);
+    let policy = session::RunPolicy::new(args)?;
+    policy.check(&graph)?;
+    policy.apply(&mut graph);
+    let lent = session::session(args)?;
+    let executor = kiln_solver::executor::SandboxExecutor {
+        session: lent.session.clone(),
+        ..Default::default()
+    };
     let (tx, rx) = mpsc::channel();
     let quiet = args.quiet;
     let printer = std::thread::spawn(move || {
@@ -112,6 +122,7 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
     };
     drop(solver);
     let _ = printer.join();
+    crate::interrupt::check()?;
     let chain = chain.map_err(|e| solve_error(e, &definition, &name, &source))?;
     if let Err(e) = context.save() {
         eprintln!("warning: could not save the context metadata cache: {e}");

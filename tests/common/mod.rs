@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod base;
 pub mod dockerd;
 pub mod http;
 
