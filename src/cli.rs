@@ -83,6 +83,11 @@ pub struct BuildArgs {
     /// Output format of `--check`: text, json or sarif.
     #[arg(long, value_enum, default_value_t, requires = "check")]
     pub format: crate::checks::Format,
+    // --- progress, errors and docker-compatible flags (cli) ---
+    /// Progress output: auto (tty on a terminal unless `CI` is set, else
+    /// plain), tty, plain, quiet or rawjson (one JSON event per line).
+    #[arg(long, value_enum, default_value_t)]
+    pub progress: crate::progress::Mode,
 }
 
 /// Runs the parsed command line; returns the process exit code.

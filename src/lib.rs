@@ -9,4 +9,6 @@ pub mod commands;
 pub mod context;
 pub mod diagnostic;
 pub mod export;
+pub mod hints;
 pub mod progress;
+pub mod report;

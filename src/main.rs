@@ -6,12 +6,12 @@ use clap::Parser;
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    let cli = kiln::cli::Cli::parse();
+    let cli = match kiln::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => kiln::hints::exit_with(err),
+    };
     match kiln::cli::run(cli) {
         Ok(code) => std::process::exit(code),
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            std::process::exit(1);
-        }
+        Err(err) => std::process::exit(kiln::report::print_error(&err)),
     }
 }

@@ -25,7 +25,8 @@ use kiln_solver::solve::{LocalSource, SolveError, Solver};
 use kiln_solver::store::Store;
 
 use crate::cli::BuildArgs;
-use crate::{commands, diagnostic, progress};
+use crate::report::BuildFailure;
+use crate::{commands, progress};
 
 pub fn run(args: &BuildArgs) -> Result<i32> {
     if args.check {
@@ -72,7 +73,14 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
 
     let images = LocalImages { store: &store };
     let resolver = sources::StoreResolver { images: &images };
-    let lowered = crate::checks::lower(&name, &source, &opts, &resolver, args.quiet)?;
+    let mode = if args.quiet {
+        progress::Mode::Quiet
+    } else {
+        args.progress.resolve()
+    };
+    // Text warnings would break rawjson's one object per line.
+    let quiet_lowering = matches!(mode, progress::Mode::Quiet | progress::Mode::Rawjson);
+    let lowered = crate::checks::lower(&name, &source, &opts, &resolver, quiet_lowering)?;
     let definition = lowered.definition;
 
     let context_dir = PathBuf::from(&args.context);
@@ -90,13 +98,10 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
     let graph = convert::to_graph(&definition);
     let executor = kiln_solver::executor::SandboxExecutor::default();
     let (tx, rx) = mpsc::channel();
-    let quiet = args.quiet;
+    let mut view = progress::Progress::new(mode);
     let printer = std::thread::spawn(move || {
-        if quiet {
-            rx.into_iter().for_each(drop);
-        } else {
-            progress::print_plain(rx, std::io::stderr());
-        }
+        rx.into_iter().for_each(|event| view.event(event));
+        view
     });
     let solver = Solver {
         store: &store,
@@ -111,8 +116,18 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
         None => Ok(Vec::new()),
     };
     drop(solver);
-    let _ = printer.join();
-    let chain = chain.map_err(|e| solve_error(e, &definition, &name, &source))?;
+    let mut view = printer.join().expect("the progress thread does not panic");
+    let chain = match chain {
+        Ok(chain) => chain,
+        Err(e) => {
+            let failure = solve_error(e, &definition, &name, &source, &view);
+            view.warnings(&name, &source, &lowered.warnings);
+            view.finished(&progress::Outcome::Failed {
+                message: &failure.message,
+            });
+            return Err(failure.into());
+        }
+    };
     if let Err(e) = context.save() {
         eprintln!("warning: could not save the context metadata cache: {e}");
     }
@@ -124,17 +139,35 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
         .iter()
         .find(|o| matches!(o.kind, outputs::Kind::Docker | outputs::Kind::Oci))
         .map(|o| o.compression);
-    let image = export::image(
+    let step = view.begin("exporting to image");
+    let exported = export::image(
         &store,
         &chain,
         definition.image,
         definition.epoch,
         compression,
-    )?;
-    export::deliver(&store, &image, &chain, &tags, &outputs)?;
-    if !args.quiet {
-        crate::checks::print_build_warnings(&name, &source, &lowered.warnings);
+    )
+    .and_then(|image| {
+        view.status(step, "exporting layers done");
+        export::deliver(&store, &image, &chain, &tags, &outputs)?;
+        Ok(image)
+    });
+    let image = match exported {
+        Ok(image) => image,
+        Err(e) => {
+            view.fail(step, &format!("{e:#}"));
+            view.finished(&progress::Outcome::Failed {
+                message: &format!("{e:#}"),
+            });
+            return Err(e);
+        }
+    };
+    view.status(step, &format!("writing image {} done", image.config_digest));
+    for t in &tags {
+        view.status(step, &format!("naming to {t} done"));
     }
+    view.end(step);
+    view.warnings(&name, &source, &lowered.warnings);
     if let Some(path) = &args.iidfile {
         write_file(path, image.config_digest.as_bytes())?;
     }
@@ -146,13 +179,13 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
         });
         write_file(path, serde_json::to_string_pretty(&metadata)?.as_bytes())?;
     }
+    let tag_names: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+    view.finished(&progress::Outcome::Built {
+        image_id: &image.config_digest,
+        tags: &tag_names,
+    });
     if args.quiet {
         println!("{}", image.config_digest);
-    } else {
-        eprintln!("writing image {} done", image.config_digest);
-        for t in &tags {
-            eprintln!("naming to {t} done");
-        }
     }
     store.flush().ok();
     Ok(0)
@@ -165,17 +198,17 @@ fn solve_error(
     definition: &BuildDefinition,
     name: &str,
     source: &str,
-) -> anyhow::Error {
+    view: &progress::Progress,
+) -> BuildFailure {
     let SolveError::Vertex { vertex, .. } = &e else {
-        return anyhow!("{e}");
+        return BuildFailure::at_step(None, None, e.to_string());
     };
-    match definition.ops.get(*vertex).and_then(|op| op.meta.range) {
-        Some(range) => anyhow!(
-            "{e}\n{}",
-            diagnostic::excerpt(name, source, range).trim_end()
-        ),
-        None => anyhow!("{e}"),
-    }
+    let range = definition.ops.get(*vertex).and_then(|op| op.meta.range);
+    BuildFailure::at_step(
+        view.step_of(*vertex),
+        range.map(|r| (name, source, r)),
+        e.to_string(),
+    )
 }
 
 fn write_file(path: &Path, data: &[u8]) -> Result<()> {
