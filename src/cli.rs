@@ -8,7 +8,9 @@ use crate::{build, commands};
 #[command(
     name = "kiln",
     version,
-    about = "Build container images from Dockerfiles, no daemon"
+    about = "Build container images from Dockerfiles, no daemon",
+    // As docker's flags: a repeated single-value flag takes the last value.
+    args_override_self = true
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -88,6 +90,24 @@ pub struct BuildArgs {
     /// plain), tty, plain, quiet or rawjson (one JSON event per line).
     #[arg(long, value_enum, default_value_t)]
     pub progress: crate::progress::Mode,
+    /// Do not use the cache for these stages (comma-separated or
+    /// repeated).
+    #[arg(long, value_delimiter = ',')]
+    pub no_cache_filter: Vec<String>,
+    /// Additional build context, `name=DIR` or
+    /// `name=docker-image://REF` (an image in the local store); repeatable.
+    #[arg(long = "build-context")]
+    pub build_contexts: Vec<String>,
+    /// Load the image into the Docker engine at `DOCKER_HOST` (default
+    /// `unix:///var/run/docker.sock`) once built.
+    #[arg(long)]
+    pub load: bool,
+    /// Accepted for docker compatibility; kiln never leaves containers.
+    #[arg(long, hide = true)]
+    pub rm: bool,
+    /// Accepted for docker compatibility; kiln never leaves containers.
+    #[arg(long, hide = true)]
+    pub force_rm: bool,
 }
 
 /// Runs the parsed command line; returns the process exit code.

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod commands;
 pub mod context;
 pub mod diagnostic;
+pub mod docker_engine;
 pub mod export;
 pub mod hints;
 pub mod progress;

@@ -2,29 +2,15 @@
 //! (BuildKit's format), rawjson events, quiet, the terminal view under a
 //! pseudo-terminal (`script`), and the auto selection.
 
+mod cli_support;
 mod common;
 
 use std::process::Command;
 
-use common::{busybox, context, text, Kiln};
+use cli_support::with_base;
+use common::{context, text, Kiln};
 use regex::Regex;
 use serde_json::Value;
-
-/// A store holding `base:1` (busybox with its applets).
-fn with_base() -> Kiln {
-    let kiln = Kiln::new();
-    let dir = context(&[(
-        "Dockerfile",
-        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
-    )]);
-    std::fs::copy(
-        busybox().expect("busybox-static"),
-        dir.path().join("busybox"),
-    )
-    .unwrap();
-    kiln.ok(dir.path(), &["build", "-t", "base:1", "."]);
-    kiln
-}
 
 const TWO_STEPS: &str = "FROM base:1\nCOPY a.txt /a.txt\nRUN echo first; sleep 0.2; echo second\n";
 

@@ -7,8 +7,10 @@
 //! 3. export: layers and config into the content store, then tags and the
 //!    requested outputs.
 
+mod contexts;
 mod convert;
 mod export;
+mod load;
 pub mod outputs;
 mod sources;
 
@@ -16,7 +18,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
-use anyhow::{anyhow, bail, Context as _, Result};
+use anyhow::{anyhow, Context as _, Result};
 use kiln_frontend::definition::BuildDefinition;
 use kiln_frontend::definition::Platform;
 use kiln_frontend::lower::{BuildOptions, NoResolver};
@@ -32,27 +34,32 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
     if args.check {
         return crate::checks::run(args, args.format);
     }
-    let dockerfile = commands::resolve_dockerfile(&args.context, args.file.as_deref())?;
+    let main = contexts::main_context(&args.context, args.file.as_deref())?;
+    let dockerfile = main.dockerfile.clone();
     let (name, source) = commands::read_dockerfile(&dockerfile)?;
     let mut opts = build_options(args)?;
+    let named = contexts::named(&args.build_contexts)?;
+    for n in &named {
+        opts.named_contexts
+            .insert(n.name.clone(), n.context.clone());
+    }
     // For the CopyIgnoredFile check; a bad ignore file is reported when
     // the context is opened.
     let dockerfile_path = (dockerfile != "-").then(|| PathBuf::from(&dockerfile));
-    opts.dockerignore =
-        crate::checks::dockerignore(Path::new(&args.context), dockerfile_path.as_deref())
-            .ok()
-            .flatten();
+    opts.dockerignore = crate::checks::dockerignore(&main.dir, dockerfile_path.as_deref())
+        .ok()
+        .flatten();
     let outputs = args
         .outputs
         .iter()
-        .map(|o| outputs::parse(o))
+        .map(|o| outputs::parse(o).map_err(|e| crate::report::usage(format!("{e:#}"))))
         .collect::<Result<Vec<_>>>()?;
     let tags = args
         .tags
         .iter()
         .map(|t| {
             kiln_frontend::reference::Reference::parse(t)
-                .map_err(|e| anyhow!("invalid tag {t:?}: {e}"))
+                .map_err(|e| crate::report::usage(format!("invalid tag {t:?}: {e}")))
         })
         .collect::<Result<Vec<_>>>()?;
 
@@ -83,7 +90,7 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
     let lowered = crate::checks::lower(&name, &source, &opts, &resolver, quiet_lowering)?;
     let definition = lowered.definition;
 
-    let context_dir = PathBuf::from(&args.context);
+    let context_dir = main.dir.clone();
     let dockerfile_path = (dockerfile != "-").then(|| PathBuf::from(&dockerfile));
     let context = crate::context::Context::open(
         &context_dir,
@@ -94,6 +101,24 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
     let local = sources::ContextSource(&context);
     let mut locals: HashMap<String, &dyn LocalSource> = HashMap::new();
     locals.insert("context".to_string(), &local);
+    let named_dirs = named
+        .iter()
+        .filter_map(|n| Some((n, n.dir.as_ref()?)))
+        .map(|(n, dir)| {
+            let ctx = crate::context::Context::open(dir, None, Some(&root.join("context-cache")))
+                .map_err(|e| anyhow!("build context {}: {e}", dir.display()))?;
+            Ok((n, ctx))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let named_sources: Vec<_> = named_dirs
+        .iter()
+        .map(|(n, ctx)| (n, sources::ContextSource(ctx)))
+        .collect();
+    for (n, src) in &named_sources {
+        if let kiln_frontend::lower::NamedContext::Local { name } = &n.context {
+            locals.insert(name.clone(), src);
+        }
+    }
 
     let graph = convert::to_graph(&definition);
     let executor = kiln_solver::executor::SandboxExecutor::default();
@@ -167,6 +192,20 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
         view.status(step, &format!("naming to {t} done"));
     }
     view.end(step);
+    if args.load {
+        let step = view.begin("loading the image into the Docker engine");
+        match load::into_docker(&store, &image, &tags) {
+            Ok(messages) => messages.iter().for_each(|m| view.status(step, m)),
+            Err(e) => {
+                view.fail(step, &format!("{e:#}"));
+                view.finished(&progress::Outcome::Failed {
+                    message: &format!("{e:#}"),
+                });
+                return Err(e);
+            }
+        }
+        view.end(step);
+    }
     view.warnings(&name, &source, &lowered.warnings);
     if let Some(path) = &args.iidfile {
         write_file(path, image.config_digest.as_bytes())?;
@@ -218,9 +257,12 @@ fn write_file(path: &Path, data: &[u8]) -> Result<()> {
 pub fn build_options(args: &BuildArgs) -> Result<BuildOptions> {
     let host = Platform::host();
     if let Some(p) = &args.platform {
-        let wanted = Platform::parse(p).map_err(|e| anyhow!("--platform: {e}"))?;
+        let wanted =
+            Platform::parse(p).map_err(|e| crate::report::usage(format!("--platform: {e}")))?;
         if wanted != host {
-            bail!("--platform {wanted}: only the host platform ({host}) is supported");
+            return Err(crate::report::usage(format!(
+                "--platform {wanted}: only the host platform ({host}) is supported"
+            )));
         }
     }
     Ok(BuildOptions {
@@ -228,6 +270,7 @@ pub fn build_options(args: &BuildArgs) -> Result<BuildOptions> {
         labels: commands::key_values(&args.labels, false),
         target: args.target.clone(),
         no_cache: args.no_cache,
+        no_cache_filter: args.no_cache_filter.clone(),
         ..BuildOptions::new(host)
     })
 }
