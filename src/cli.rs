@@ -10,12 +10,24 @@ use crate::{build, commands};
     version,
     about = "Build container images from Dockerfiles, no daemon",
     // As docker's flags: a repeated single-value flag takes the last value.
-    args_override_self = true
+    args_override_self = true,
+    after_help = ENVIRONMENT
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// The store directory (overrides `KILN_ROOT` and kiln.toml's `root`).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<std::path::PathBuf>,
 }
+
+/// The environment variables kiln reads, for `kiln --help`.
+const ENVIRONMENT: &str = "\
+Environment:
+  KILN_ROOT       the store (default /var/lib/kiln as root, else $XDG_DATA_HOME/kiln)
+  KILN_CONFIG     the config file (default ~/.config/kiln/kiln.toml, then /etc/kiln/kiln.toml)
+  DOCKER_HOST     the Docker engine `--load` talks to (default unix:///var/run/docker.sock)
+  CI              when set, progress defaults to plain even on a terminal";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -24,6 +36,10 @@ pub enum Command {
     /// Inspect what the frontend makes of a Dockerfile.
     #[command(subcommand)]
     Debug(DebugCommand),
+    /// Print the version.
+    Version,
+    /// Print a shell completion script (`kiln completion bash > /etc/bash_completion.d/kiln`).
+    Completion { shell: clap_complete::Shell },
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,8 +104,8 @@ pub struct BuildArgs {
     // --- progress, errors and docker-compatible flags (cli) ---
     /// Progress output: auto (tty on a terminal unless `CI` is set, else
     /// plain), tty, plain, quiet or rawjson (one JSON event per line).
-    #[arg(long, value_enum, default_value_t)]
-    pub progress: crate::progress::Mode,
+    #[arg(long, value_enum)]
+    pub progress: Option<crate::progress::Mode>,
     /// Do not use the cache for these stages (comma-separated or
     /// repeated).
     #[arg(long, value_delimiter = ',')]
@@ -112,8 +128,38 @@ pub struct BuildArgs {
 
 /// Runs the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    let config = crate::config::load()?;
+    // The store path reaches the library through KILN_ROOT.
+    let root = cli.root.clone().or_else(|| {
+        std::env::var_os("KILN_ROOT")
+            .filter(|r| !r.is_empty())
+            .is_none()
+            .then(|| config.root.clone())
+            .flatten()
+    });
+    if let Some(root) = root {
+        std::env::set_var("KILN_ROOT", root);
+    }
     match cli.command {
         Command::Debug(DebugCommand::Ast { file }) => commands::debug_ast(&file),
-        Command::Build(args) => build::run(&args),
+        Command::Build(mut args) => {
+            args.progress = args.progress.or(config.build.progress);
+            args.outputs =
+                crate::config::with_compression(&args.outputs, config.build.compression.as_deref());
+            build::run(&args)
+        }
+        Command::Version => {
+            println!(
+                "kiln {} ({})",
+                env!("CARGO_PKG_VERSION"),
+                kiln_frontend::definition::Platform::host()
+            );
+            Ok(0)
+        }
+        Command::Completion { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "kiln", &mut std::io::stdout());
+            Ok(0)
+        }
     }
 }

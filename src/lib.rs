@@ -6,6 +6,7 @@ pub mod build;
 pub mod checks;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod context;
 pub mod diagnostic;
 pub mod docker_engine;

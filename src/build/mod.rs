@@ -83,7 +83,7 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
     let mode = if args.quiet {
         progress::Mode::Quiet
     } else {
-        args.progress.resolve()
+        args.progress.unwrap_or_default().resolve()
     };
     // Text warnings would break rawjson's one object per line.
     let quiet_lowering = matches!(mode, progress::Mode::Quiet | progress::Mode::Rawjson);
