@@ -53,7 +53,8 @@ pub enum DebugCommand {
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// Build context directory.
+    /// Build context: a directory, or `-` for a tar (or a bare Dockerfile)
+    /// on stdin.
     pub context: String,
     /// Name of the Dockerfile (default: CONTEXT/Dockerfile; `-` for stdin).
     #[arg(short = 'f', long = "file")]
