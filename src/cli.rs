@@ -8,12 +8,26 @@ use crate::{build, commands};
 #[command(
     name = "kiln",
     version,
-    about = "Build container images from Dockerfiles, no daemon"
+    about = "Build container images from Dockerfiles, no daemon",
+    // As docker's flags: a repeated single-value flag takes the last value.
+    args_override_self = true,
+    after_help = ENVIRONMENT
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// The store directory (overrides `KILN_ROOT` and kiln.toml's `root`).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<std::path::PathBuf>,
 }
+
+/// The environment variables kiln reads, for `kiln --help`.
+const ENVIRONMENT: &str = "\
+Environment:
+  KILN_ROOT       the store (default /var/lib/kiln as root, else $XDG_DATA_HOME/kiln)
+  KILN_CONFIG     the config file (default ~/.config/kiln/kiln.toml, then /etc/kiln/kiln.toml)
+  DOCKER_HOST     the Docker engine `--load` talks to (default unix:///var/run/docker.sock)
+  CI              when set, progress defaults to plain even on a terminal";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -24,6 +38,10 @@ pub enum Command {
     Debug(DebugCommand),
     #[command(flatten)]
     Images(crate::images::Command),
+    /// Print the version.
+    Version,
+    /// Print a shell completion script (`kiln completion bash > /etc/bash_completion.d/kiln`).
+    Completion { shell: clap_complete::Shell },
 }
 
 #[derive(Debug, Subcommand)]
@@ -37,7 +55,8 @@ pub enum DebugCommand {
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// Build context directory.
+    /// Build context: a directory, or `-` for a tar (or a bare Dockerfile)
+    /// on stdin.
     pub context: String,
     /// Name of the Dockerfile (default: CONTEXT/Dockerfile; `-` for stdin).
     #[arg(short = 'f', long = "file")]
@@ -103,13 +122,66 @@ pub struct BuildArgs {
     /// none.
     #[arg(long, default_value = "default")]
     pub network: String,
+    // --- progress, errors and docker-compatible flags (cli) ---
+    /// Progress output: auto (tty on a terminal unless `CI` is set, else
+    /// plain), tty, plain, quiet or rawjson (one JSON event per line).
+    #[arg(long, value_enum)]
+    pub progress: Option<crate::progress::Mode>,
+    /// Do not use the cache for these stages (comma-separated or
+    /// repeated).
+    #[arg(long, value_delimiter = ',')]
+    pub no_cache_filter: Vec<String>,
+    /// Additional build context, `name=DIR` or
+    /// `name=docker-image://REF` (an image in the local store); repeatable.
+    #[arg(long = "build-context")]
+    pub build_contexts: Vec<String>,
+    /// Load the image into the Docker engine at `DOCKER_HOST` (default
+    /// `unix:///var/run/docker.sock`) once built.
+    #[arg(long)]
+    pub load: bool,
+    /// Accepted for docker compatibility; kiln never leaves containers.
+    #[arg(long, hide = true)]
+    pub rm: bool,
+    /// Accepted for docker compatibility; kiln never leaves containers.
+    #[arg(long, hide = true)]
+    pub force_rm: bool,
 }
 
 /// Runs the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    let config = crate::config::load()?;
+    // The store path reaches the library through KILN_ROOT.
+    let root = cli.root.clone().or_else(|| {
+        std::env::var_os("KILN_ROOT")
+            .filter(|r| !r.is_empty())
+            .is_none()
+            .then(|| config.root.clone())
+            .flatten()
+    });
+    if let Some(root) = root {
+        std::env::set_var("KILN_ROOT", root);
+    }
     match cli.command {
         Command::Debug(DebugCommand::Ast { file }) => commands::debug_ast(&file),
-        Command::Build(args) => build::run(&args),
         Command::Images(command) => crate::images::run(command),
+        Command::Build(mut args) => {
+            args.progress = args.progress.or(config.build.progress);
+            args.outputs =
+                crate::config::with_compression(&args.outputs, config.build.compression.as_deref());
+            build::run(&args)
+        }
+        Command::Version => {
+            println!(
+                "kiln {} ({})",
+                env!("CARGO_PKG_VERSION"),
+                kiln_frontend::definition::Platform::host()
+            );
+            Ok(0)
+        }
+        Command::Completion { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "kiln", &mut std::io::stdout());
+            Ok(0)
+        }
     }
 }

@@ -7,12 +7,15 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     kiln::interrupt::install();
-    let cli = kiln::cli::Cli::parse();
+    let cli = match kiln::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => kiln::hints::exit_with(err),
+    };
     match kiln::cli::run(cli) {
         Ok(code) => std::process::exit(code),
         Err(err) => {
-            eprintln!("error: {err:#}");
-            std::process::exit(kiln::interrupt::exit_code().unwrap_or(1));
+            let code = kiln::report::print_error(&err);
+            std::process::exit(kiln::interrupt::exit_code().unwrap_or(code));
         }
     }
 }

@@ -384,7 +384,10 @@ impl Solver<'_> {
             Ok(Output::Local(_)) => {}
             Err(e) => self.emit(Event::Error {
                 vertex: id,
-                message: e.to_string(),
+                message: match e {
+                    SolveError::Vertex { message, .. } => message.clone(),
+                    other => other.to_string(),
+                },
             }),
         }
         result
@@ -613,6 +616,7 @@ impl Solver<'_> {
             self.emit(Event::Log { vertex: id, line });
         }
         drop(views);
+        self.emit(Event::Exited { vertex: id, code });
         if code != 0 {
             return Err(format!(
                 "process \"{}\" did not complete successfully: exit code: {code}",

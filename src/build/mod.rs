@@ -7,8 +7,10 @@
 //! 3. export: layers and config into the content store, then tags and the
 //!    requested outputs.
 
+mod contexts;
 mod convert;
 mod export;
+mod load;
 pub mod outputs;
 mod session;
 mod sources;
@@ -17,7 +19,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
-use anyhow::{anyhow, bail, Context as _, Result};
+use anyhow::{anyhow, Context as _, Result};
 use kiln_frontend::definition::BuildDefinition;
 use kiln_frontend::definition::Platform;
 use kiln_frontend::lower::{BuildOptions, NoResolver};
@@ -26,33 +28,39 @@ use kiln_solver::solve::{LocalSource, SolveError, Solver};
 use kiln_solver::store::Store;
 
 use crate::cli::BuildArgs;
-use crate::{commands, diagnostic, progress};
+use crate::report::BuildFailure;
+use crate::{commands, progress};
 
 pub fn run(args: &BuildArgs) -> Result<i32> {
     if args.check {
         return crate::checks::run(args, args.format);
     }
-    let dockerfile = commands::resolve_dockerfile(&args.context, args.file.as_deref())?;
+    let main = contexts::main_context(&args.context, args.file.as_deref())?;
+    let dockerfile = main.dockerfile.clone();
     let (name, source) = commands::read_dockerfile(&dockerfile)?;
     let mut opts = build_options(args)?;
+    let named = contexts::named(&args.build_contexts)?;
+    for n in &named {
+        opts.named_contexts
+            .insert(n.name.clone(), n.context.clone());
+    }
     // For the CopyIgnoredFile check; a bad ignore file is reported when
     // the context is opened.
     let dockerfile_path = (dockerfile != "-").then(|| PathBuf::from(&dockerfile));
-    opts.dockerignore =
-        crate::checks::dockerignore(Path::new(&args.context), dockerfile_path.as_deref())
-            .ok()
-            .flatten();
+    opts.dockerignore = crate::checks::dockerignore(&main.dir, dockerfile_path.as_deref())
+        .ok()
+        .flatten();
     let outputs = args
         .outputs
         .iter()
-        .map(|o| outputs::parse(o))
+        .map(|o| outputs::parse(o).map_err(|e| crate::report::usage(format!("{e:#}"))))
         .collect::<Result<Vec<_>>>()?;
     let tags = args
         .tags
         .iter()
         .map(|t| {
             kiln_frontend::reference::Reference::parse(t)
-                .map_err(|e| anyhow!("invalid tag {t:?}: {e}"))
+                .map_err(|e| crate::report::usage(format!("invalid tag {t:?}: {e}")))
         })
         .collect::<Result<Vec<_>>>()?;
 
@@ -73,10 +81,17 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
 
     let images = LocalImages { store: &store };
     let resolver = sources::StoreResolver { images: &images };
-    let lowered = crate::checks::lower(&name, &source, &opts, &resolver, args.quiet)?;
+    let mode = if args.quiet {
+        progress::Mode::Quiet
+    } else {
+        args.progress.unwrap_or_default().resolve()
+    };
+    // Text warnings would break rawjson's one object per line.
+    let quiet_lowering = matches!(mode, progress::Mode::Quiet | progress::Mode::Rawjson);
+    let lowered = crate::checks::lower(&name, &source, &opts, &resolver, quiet_lowering)?;
     let definition = lowered.definition;
 
-    let context_dir = PathBuf::from(&args.context);
+    let context_dir = main.dir.clone();
     let dockerfile_path = (dockerfile != "-").then(|| PathBuf::from(&dockerfile));
     let context = crate::context::Context::open(
         &context_dir,
@@ -87,6 +102,24 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
     let local = sources::ContextSource(&context);
     let mut locals: HashMap<String, &dyn LocalSource> = HashMap::new();
     locals.insert("context".to_string(), &local);
+    let named_dirs = named
+        .iter()
+        .filter_map(|n| Some((n, n.dir.as_ref()?)))
+        .map(|(n, dir)| {
+            let ctx = crate::context::Context::open(dir, None, Some(&root.join("context-cache")))
+                .map_err(|e| anyhow!("build context {}: {e}", dir.display()))?;
+            Ok((n, ctx))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let named_sources: Vec<_> = named_dirs
+        .iter()
+        .map(|(n, ctx)| (n, sources::ContextSource(ctx)))
+        .collect();
+    for (n, src) in &named_sources {
+        if let kiln_frontend::lower::NamedContext::Local { name } = &n.context {
+            locals.insert(name.clone(), src);
+        }
+    }
 
     // Ctrl-C from here on stops the steps and cleans up (exit 130).
     let _graceful = crate::interrupt::graceful();
@@ -100,13 +133,10 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
         ..Default::default()
     };
     let (tx, rx) = mpsc::channel();
-    let quiet = args.quiet;
+    let mut view = progress::Progress::new(mode);
     let printer = std::thread::spawn(move || {
-        if quiet {
-            rx.into_iter().for_each(drop);
-        } else {
-            progress::print_plain(rx, std::io::stderr());
-        }
+        rx.into_iter().for_each(|event| view.event(event));
+        view
     });
     let solver = Solver {
         store: &store,
@@ -121,9 +151,19 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
         None => Ok(Vec::new()),
     };
     drop(solver);
-    let _ = printer.join();
+    let mut view = printer.join().expect("the progress thread does not panic");
     crate::interrupt::check()?;
-    let chain = chain.map_err(|e| solve_error(e, &definition, &name, &source))?;
+    let chain = match chain {
+        Ok(chain) => chain,
+        Err(e) => {
+            let failure = solve_error(e, &definition, &name, &source, &view);
+            view.warnings(&name, &source, &lowered.warnings);
+            view.finished(&progress::Outcome::Failed {
+                message: &failure.message,
+            });
+            return Err(failure.into());
+        }
+    };
     if let Err(e) = context.save() {
         eprintln!("warning: could not save the context metadata cache: {e}");
     }
@@ -135,17 +175,49 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
         .iter()
         .find(|o| matches!(o.kind, outputs::Kind::Docker | outputs::Kind::Oci))
         .map(|o| o.compression);
-    let image = export::image(
+    let step = view.begin("exporting to image");
+    let exported = export::image(
         &store,
         &chain,
         definition.image,
         definition.epoch,
         compression,
-    )?;
-    export::deliver(&store, &image, &chain, &tags, &outputs)?;
-    if !args.quiet {
-        crate::checks::print_build_warnings(&name, &source, &lowered.warnings);
+    )
+    .and_then(|image| {
+        view.status(step, "exporting layers done");
+        export::deliver(&store, &image, &chain, &tags, &outputs)?;
+        Ok(image)
+    });
+    let image = match exported {
+        Ok(image) => image,
+        Err(e) => {
+            view.fail(step, &format!("{e:#}"));
+            view.finished(&progress::Outcome::Failed {
+                message: &format!("{e:#}"),
+            });
+            return Err(e);
+        }
+    };
+    view.status(step, &format!("writing image {} done", image.config_digest));
+    for t in &tags {
+        view.status(step, &format!("naming to {t} done"));
     }
+    view.end(step);
+    if args.load {
+        let step = view.begin("loading the image into the Docker engine");
+        match load::into_docker(&store, &image, &tags) {
+            Ok(messages) => messages.iter().for_each(|m| view.status(step, m)),
+            Err(e) => {
+                view.fail(step, &format!("{e:#}"));
+                view.finished(&progress::Outcome::Failed {
+                    message: &format!("{e:#}"),
+                });
+                return Err(e);
+            }
+        }
+        view.end(step);
+    }
+    view.warnings(&name, &source, &lowered.warnings);
     if let Some(path) = &args.iidfile {
         write_file(path, image.config_digest.as_bytes())?;
     }
@@ -157,13 +229,13 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
         });
         write_file(path, serde_json::to_string_pretty(&metadata)?.as_bytes())?;
     }
+    let tag_names: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+    view.finished(&progress::Outcome::Built {
+        image_id: &image.config_digest,
+        tags: &tag_names,
+    });
     if args.quiet {
         println!("{}", image.config_digest);
-    } else {
-        eprintln!("writing image {} done", image.config_digest);
-        for t in &tags {
-            eprintln!("naming to {t} done");
-        }
     }
     store.flush().ok();
     Ok(0)
@@ -176,17 +248,17 @@ fn solve_error(
     definition: &BuildDefinition,
     name: &str,
     source: &str,
-) -> anyhow::Error {
+    view: &progress::Progress,
+) -> BuildFailure {
     let SolveError::Vertex { vertex, .. } = &e else {
-        return anyhow!("{e}");
+        return BuildFailure::at_step(None, None, e.to_string());
     };
-    match definition.ops.get(*vertex).and_then(|op| op.meta.range) {
-        Some(range) => anyhow!(
-            "{e}\n{}",
-            diagnostic::excerpt(name, source, range).trim_end()
-        ),
-        None => anyhow!("{e}"),
-    }
+    let range = definition.ops.get(*vertex).and_then(|op| op.meta.range);
+    BuildFailure::at_step(
+        view.step_of(*vertex),
+        range.map(|r| (name, source, r)),
+        e.to_string(),
+    )
 }
 
 fn write_file(path: &Path, data: &[u8]) -> Result<()> {
@@ -196,9 +268,12 @@ fn write_file(path: &Path, data: &[u8]) -> Result<()> {
 pub fn build_options(args: &BuildArgs) -> Result<BuildOptions> {
     let host = Platform::host();
     if let Some(p) = &args.platform {
-        let wanted = Platform::parse(p).map_err(|e| anyhow!("--platform: {e}"))?;
+        let wanted =
+            Platform::parse(p).map_err(|e| crate::report::usage(format!("--platform: {e}")))?;
         if wanted != host {
-            bail!("--platform {wanted}: only the host platform ({host}) is supported");
+            return Err(crate::report::usage(format!(
+                "--platform {wanted}: only the host platform ({host}) is supported"
+            )));
         }
     }
     Ok(BuildOptions {
@@ -206,6 +281,7 @@ pub fn build_options(args: &BuildArgs) -> Result<BuildOptions> {
         labels: commands::key_values(&args.labels, false),
         target: args.target.clone(),
         no_cache: args.no_cache,
+        no_cache_filter: args.no_cache_filter.clone(),
         ..BuildOptions::new(host)
     })
 }
