@@ -113,7 +113,7 @@ fn delete_image(store: &Store, catalog: &Catalog, image: &Image) -> Result<()> {
             candidates.push(d);
         }
     }
-    let lock = store.lock_exclusive()?;
+    let lock = super::prune::exclusive(store)?;
     let deleted = gc::remove_unreferenced(&lock, &candidates)?;
     drop(lock);
     if deleted.iter().any(|(d, _)| *d == image.target) {

@@ -379,7 +379,36 @@ fn open_read_only(path: &Path) -> Result<Option<ReadOnlyDatabase>> {
 
 /// Opens (creating, or repairing after a crash) the database for writing.
 fn open_writer(path: &Path) -> Result<Database> {
+    create_atomically(path)?;
     with_patience(path, || builder().create(path))?.map_err(|e| StoreError::db(path, e))
+}
+
+/// Makes a missing database under a temp name and links it into place
+/// complete: a `kill -9` while redb writes a new file's header would
+/// otherwise leave a `meta.redb` no later open accepts. If another process
+/// links its own first, that one is used.
+fn create_atomically(path: &Path) -> Result<()> {
+    if std::fs::symlink_metadata(path).is_ok() {
+        return Ok(());
+    }
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".new-{}", std::process::id()));
+    let temp = path.with_file_name(name);
+    let _ = std::fs::remove_file(&temp);
+    let db =
+        with_patience(&temp, || builder().create(&temp))?.map_err(|e| StoreError::db(&temp, e))?;
+    drop(db);
+    let linked = std::fs::hard_link(&temp, path);
+    let _ = std::fs::remove_file(&temp);
+    match linked {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(StoreError::io("create", path, e)),
+    }
+    if let Some(dir) = path.parent() {
+        super::content::sync_dir(dir)?;
+    }
+    Ok(())
 }
 
 /// Retries `open` while another process holds the file in a mode that
