@@ -251,6 +251,7 @@ pub fn run(spec: &Spec, output: &mut dyn FnMut(Stream, &[u8])) -> Result<Outcome
         upper: upper.as_ref().map_or(-1, Fd::raw),
         hostname: &prepared.hostname,
         new_net: prepared.new_net,
+        nodev: !spec.insecure,
         ops: &prepared.ops,
         exec: prepared.exec(),
         report: shared.ptr(),
