@@ -70,13 +70,29 @@ pub fn overlay(
             mounted: false,
         }),
         _ => {
-            mount_overlay(lowers, upper, target)?;
+            mount_overlay(lowers, upper, target).map_err(explain)?;
             Ok(Mounted {
                 path: target.to_path_buf(),
                 mounted: true,
             })
         }
     }
+}
+
+/// Says what is missing when overlayfs cannot be mounted at all.
+fn explain(e: io::Error) -> io::Error {
+    let hint = match e.raw_os_error() {
+        Some(libc::ENODEV) => {
+            "overlayfs is not available in this kernel (load it with `modprobe overlay`)"
+        }
+        Some(libc::EPERM) => {
+            "mounting overlayfs is not permitted: kiln needs root with CAP_SYS_ADMIN \
+             (in a container: --privileged, or at least CAP_SYS_ADMIN without a seccomp or \
+             AppArmor profile that forbids mount)"
+        }
+        _ => return e,
+    };
+    io::Error::new(e.kind(), format!("{e}: {hint}"))
 }
 
 /// The mount data must fit in one page.
@@ -205,6 +221,19 @@ fn escape(p: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn missing_overlayfs_is_explained() {
+        let e = explain(io::Error::from_raw_os_error(libc::ENODEV));
+        assert!(e.to_string().contains("overlayfs is not available"), "{e}");
+        let e = explain(io::Error::from_raw_os_error(libc::EPERM));
+        assert!(
+            e.to_string().contains("needs root with CAP_SYS_ADMIN"),
+            "{e}"
+        );
+        let e = explain(io::Error::from_raw_os_error(libc::ENOENT));
+        assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
+    }
 
     /// 150 layers, each holding `f<i>` and overriding `top`: every way of
     /// mounting them shows the whole stack in order.

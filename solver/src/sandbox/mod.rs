@@ -42,7 +42,9 @@
 //!   Docker's default profile (see `seccomp`), no host file descriptor
 //!   above 2, `RLIMIT_NOFILE` 1048576 and no `RLIMIT_NPROC` limit. With
 //!   `insecure`: every capability, no seccomp, no `no_new_privs`, `/sys`
-//!   and `/proc/sys` writable, the host's devices in `/dev`.
+//!   and `/proc/sys` writable, the host's devices in `/dev`. The rootfs
+//!   is `nodev` unless `insecure`: a step may `mknod` (CAP_MKNOD) but not
+//!   open the node, which is what Docker's device cgroup ensures.
 //! - **Process**: `user[:group]` resolved in the rootfs's `/etc/passwd` and
 //!   `/etc/group` (see `user`), the spec's environment as is, the working
 //!   directory (created, owned by the user, if missing), the command found
@@ -251,6 +253,7 @@ pub fn run(spec: &Spec, output: &mut dyn FnMut(Stream, &[u8])) -> Result<Outcome
         upper: upper.as_ref().map_or(-1, Fd::raw),
         hostname: &prepared.hostname,
         new_net: prepared.new_net,
+        nodev: !spec.insecure,
         ops: &prepared.ops,
         exec: prepared.exec(),
         report: shared.ptr(),

@@ -67,6 +67,8 @@ pub(super) struct Child<'a> {
     pub upper: c_int,
     pub hostname: &'a CStr,
     pub new_net: bool,
+    /// Device nodes on the rootfs cannot be opened (see `rootfs::setup`).
+    pub nodev: bool,
     pub ops: &'a [Op],
     pub exec: Exec<'a>,
     pub report: *mut Report,
@@ -212,7 +214,7 @@ fn init(c: &Child) -> ! {
             fail(r, Stage::Loopback, e);
         }
     }
-    if let Err((index, step, e)) = rootfs::setup(c.rootfs, c.upper, c.ops, r) {
+    if let Err((index, step, e)) = rootfs::setup(c.rootfs, c.upper, c.nodev, c.ops, r) {
         report::set_failure(r, Stage::Mount, index, step, e);
         sys::exit(1);
     }

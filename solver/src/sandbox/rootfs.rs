@@ -380,10 +380,14 @@ pub(super) const PREPARE: usize = usize::MAX;
 /// Carries out `ops` under `rootfs` in the current (new) mount namespace
 /// and pivots into it. Stubs created in the rootfs go to `report`;
 /// `upper` (or -1) is the overlay's upper dir, to tell which directories
-/// a stub copied up.
+/// a stub copied up. With `nodev`, device nodes on the rootfs cannot be
+/// opened: a step may still `mknod` (CAP_MKNOD, as under Docker), but not
+/// read the host's disks through the node, which Docker prevents with its
+/// device cgroup.
 pub(super) fn setup(
     rootfs: &CStr,
     upper: c_int,
+    nodev: bool,
     ops: &[Op],
     report: *mut Report,
 ) -> Result<(), SetupError> {
@@ -401,6 +405,9 @@ pub(super) fn setup(
     .map_err(prep)?;
     let root =
         sys::openat(libc::AT_FDCWD, rootfs, libc::O_PATH | libc::O_DIRECTORY, 0).map_err(prep)?;
+    if nodev {
+        sys::mount_setattr(root.raw(), sys::MOUNT_ATTR_NODEV, false).map_err(prep)?;
+    }
     let root_mnt = sys::statx(root.raw(), c"", 0, libc::STATX_MNT_ID)
         .map_err(prep)?
         .stx_mnt_id;
