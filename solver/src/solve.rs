@@ -368,14 +368,17 @@ impl Solver<'_> {
             vertex: id,
             name: v.name.clone(),
         });
-        let result = self.run_op(graph, id, v, inputs);
+        let result = self.run_op(graph, id, v, inputs, key);
         match &result {
             Ok(Output::Layers(chain)) => {
-                let record = serde_json::to_vec(chain).expect("ids serialize");
-                self.store
-                    .meta()
-                    .cache_put(key, &record)
-                    .map_err(store_error)?;
+                // File and RUN steps record their key with the new layer.
+                if !matches!(v.op, VertexOp::File { .. } | VertexOp::Exec(_)) {
+                    let record = serde_json::to_vec(chain).expect("ids serialize");
+                    self.store
+                        .meta()
+                        .cache_put(key, &record)
+                        .map_err(store_error)?;
+                }
                 self.emit(Event::Done {
                     vertex: id,
                     elapsed: started.elapsed(),
@@ -399,6 +402,7 @@ impl Solver<'_> {
         id: VertexId,
         v: &Vertex,
         inputs: &[Option<Output>],
+        key: &str,
     ) -> Result<Output, SolveError> {
         match &v.op {
             VertexOp::Image { reference } => {
@@ -417,10 +421,10 @@ impl Solver<'_> {
                 Ok(Output::Layers(chain))
             }
             VertexOp::File { base, actions } => self
-                .run_file(graph, id, *base, actions, inputs)
+                .run_file(graph, id, *base, actions, inputs, key)
                 .map_err(|e| self.fail(graph, id, e)),
             VertexOp::Exec(spec) => self
-                .run_exec(graph, id, spec, inputs)
+                .run_exec(graph, id, spec, inputs, key)
                 .map_err(|e| self.fail(graph, id, e)),
             VertexOp::Http(src) => src
                 .snapshot(self.store)
@@ -443,6 +447,7 @@ impl Solver<'_> {
         base: Option<usize>,
         actions: &[FileAction],
         inputs: &[Option<Output>],
+        key: &str,
     ) -> Result<Output, String> {
         let base_chain: Vec<SnapshotId> = base
             .map(|b| layers(&inputs[b]).to_vec())
@@ -491,7 +496,7 @@ impl Solver<'_> {
             .collect();
         fileop::apply(dest.path(), actions, &sources).map_err(|e| e.to_string())?;
         drop(views);
-        self.commit_layer(layer, base_chain)
+        self.commit_layer(layer, base_chain, key)
     }
 
     /// RUN: the root chain mounted with a fresh upper dir, the step run in
@@ -502,6 +507,7 @@ impl Solver<'_> {
         id: VertexId,
         spec: &ExecSpec,
         inputs: &[Option<Output>],
+        key: &str,
     ) -> Result<Output, String> {
         let executor = self
             .executor
@@ -623,7 +629,7 @@ impl Solver<'_> {
                 spec.args.join(" ")
             ));
         }
-        self.commit_layer(layer, base_chain)
+        self.commit_layer(layer, base_chain, key)
     }
 
     /// The persistent directory of a cache mount, created on first use.
@@ -668,23 +674,30 @@ impl Solver<'_> {
         Ok(layer)
     }
 
-    /// Unmounts and records the layer; returns the extended chain.
+    /// Unmounts the layer and records it with the step's cache `key` in
+    /// one transaction (one sync per step, not two); returns the extended
+    /// chain.
     fn commit_layer(
         &self,
         mut layer: NewLayer<'_>,
         base_chain: Vec<SnapshotId>,
+        key: &str,
     ) -> Result<Output, String> {
         layer.mount.take();
         layer.scratch.take();
         let _ = std::fs::remove_dir_all(&layer.work);
         let snapshot = layer.snapshot;
-        self.store
-            .snapshots()
-            .commit(snapshot, 0)
-            .map_err(|e| e.to_string())?;
-        layer.committed = true;
         let mut chain = base_chain;
         chain.push(snapshot);
+        let record = serde_json::to_vec(&chain).expect("ids serialize");
+        self.store
+            .meta()
+            .transaction(|tx| {
+                tx.snapshot_commit(snapshot, 0)?;
+                tx.cache_put(key, &record)
+            })
+            .map_err(|e| e.to_string())?;
+        layer.committed = true;
         Ok(Output::Layers(chain))
     }
 
