@@ -119,6 +119,10 @@ pub struct BuildArgs {
     /// `unix:///var/run/docker.sock`) once built.
     #[arg(long)]
     pub load: bool,
+    /// Say why each step that ran missed the cache (what changed since the
+    /// last build of this context, Dockerfile and target).
+    #[arg(long)]
+    pub explain: bool,
     /// Accepted for docker compatibility; kiln never leaves containers.
     #[arg(long, hide = true)]
     pub rm: bool,

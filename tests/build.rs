@@ -337,7 +337,8 @@ fn outputs_iidfile_and_metadata() {
     let files = archive_entries(&dir.path().join("img.oci.tar"));
     assert!(files.contains_key("oci-layout") && !files.contains_key("manifest.json"));
     let out = kiln.run(dir.path(), &["build", "-o", "type=docker", "."]);
-    assert_eq!(out.status.code(), Some(1));
+    // A bad flag value: a usage error.
+    assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("needs dest="));
 }
 

@@ -28,7 +28,7 @@ use kiln_solver::store::Store;
 
 use crate::cli::BuildArgs;
 use crate::report::BuildFailure;
-use crate::{commands, progress};
+use crate::{commands, explain, progress};
 
 pub fn run(args: &BuildArgs) -> Result<i32> {
     if args.check {
@@ -192,6 +192,23 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
         view.status(step, &format!("naming to {t} done"));
     }
     view.end(step);
+    let keys = std::mem::take(&mut view.keys);
+    explain_misses(
+        args,
+        &mut view,
+        mode,
+        &root,
+        &main,
+        &dockerfile,
+        &explain::Build {
+            ops: &definition.ops,
+            graph: &graph,
+            keys: &keys,
+            build_args: &opts.build_args,
+            context: &context,
+            no_cache: args.no_cache,
+        },
+    );
     if args.load {
         let step = view.begin("loading the image into the Docker engine");
         match load::into_docker(&store, &image, &tags) {
@@ -228,6 +245,38 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
     }
     store.flush().ok();
     Ok(0)
+}
+
+/// Cache-miss reasons: in plain and rawjson progress as a step of their
+/// own, and with `--explain` in every mode.
+#[allow(clippy::too_many_arguments)]
+fn explain_misses(
+    args: &BuildArgs,
+    view: &mut progress::Progress,
+    mode: progress::Mode,
+    root: &Path,
+    main: &contexts::MainContext,
+    dockerfile: &str,
+    build: &explain::Build<'_>,
+) {
+    let explainer = explain::Explainer::open(root, &main.dir, dockerfile, args.target.as_deref());
+    let first = !explainer.has_previous();
+    let ran = view.ran.clone();
+    let reasons = explainer.explain(build, &ran);
+    if reasons.is_empty() || (first && !args.explain) {
+        return;
+    }
+    if matches!(mode, progress::Mode::Plain | progress::Mode::Rawjson) {
+        let step = view.begin("explaining cache misses");
+        for (name, reason) in &reasons {
+            view.status(step, &format!("{name}: {reason}"));
+        }
+        view.end(step);
+    } else if args.explain {
+        for (name, reason) in &reasons {
+            eprintln!("cache miss: {name}: {reason}");
+        }
+    }
 }
 
 /// A failed step with the Dockerfile lines it comes from, as BuildKit
