@@ -25,14 +25,14 @@ use crate::context::Context;
 /// Context files listed at most in one explanation.
 const MAX_FILES: usize = 10;
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
 struct Record {
     build_args: BTreeMap<String, String>,
     /// By step position.
     steps: BTreeMap<String, StepRecord>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct StepRecord {
     name: String,
     /// The op's definition digest.
@@ -137,7 +137,10 @@ impl Explainer {
             }
             record.steps.insert(position, step);
         }
-        self.save(&record);
+        // A cached rebuild changes nothing: no write.
+        if self.previous.as_ref() != Some(&record) {
+            self.save(&record);
+        }
         ran.iter()
             .filter_map(|id| Some((build.graph.vertices[*id].name.clone(), reasons.remove(id)?)))
             .collect()
