@@ -85,9 +85,19 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
     } else {
         args.progress.unwrap_or_default().resolve()
     };
-    // Text warnings would break rawjson's one object per line.
-    let quiet_lowering = matches!(mode, progress::Mode::Quiet | progress::Mode::Rawjson);
-    let lowered = crate::checks::lower(&name, &source, &opts, &resolver, quiet_lowering)?;
+    let mut view = progress::Progress::new(mode);
+    let lowered = match crate::checks::lower(&name, &source, &opts, &resolver, true) {
+        Ok(lowered) => lowered,
+        Err(e) => {
+            // The warnings raised before the error, as the view shows them.
+            let report = kiln_frontend::lower::lower_reporting(&source, &opts, &resolver);
+            view.warnings(&name, &source, &report.warnings);
+            view.finished(&progress::Outcome::Failed {
+                message: &format!("{e:#}"),
+            });
+            return Err(e);
+        }
+    };
     let definition = lowered.definition;
 
     let context_dir = main.dir.clone();
@@ -123,7 +133,6 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
     let graph = convert::to_graph(&definition);
     let executor = kiln_solver::executor::SandboxExecutor::default();
     let (tx, rx) = mpsc::channel();
-    let mut view = progress::Progress::new(mode);
     let printer = std::thread::spawn(move || {
         rx.into_iter().for_each(|event| view.event(event));
         view
