@@ -270,3 +270,116 @@ fn load_into_the_docker_engine() {
         text(&out.stderr)
     );
 }
+
+/// A `git daemon` of our own on 127.0.0.1 serving `base`, stopped (by
+/// PID) on drop.
+struct GitDaemon(std::process::Child);
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let _ = self.0.wait();
+    }
+}
+
+fn git(dir: &std::path::Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+}
+
+fn serve(base: &std::path::Path) -> (GitDaemon, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("git")
+        .args([
+            "daemon",
+            "--reuseaddr",
+            "--export-all",
+            "--listen=127.0.0.1",
+        ])
+        .arg(format!("--port={port}"))
+        .arg(format!("--base-path={}", base.display()))
+        .arg(base)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let daemon = GitDaemon(child);
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return (daemon, port);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("git daemon did not come up");
+}
+
+#[test]
+fn git_repository_as_the_context() {
+    if !common::require("git") {
+        return;
+    }
+    let kiln = with_base();
+    let base = tempfile::tempdir().unwrap();
+    let work = base.path().join("work");
+    std::fs::create_dir_all(work.join("app")).unwrap();
+    std::fs::write(
+        work.join("app/Dockerfile"),
+        "FROM base:1\nCOPY . /ctx/\nRUN ls -a /ctx && cat /ctx/msg\n",
+    )
+    .unwrap();
+    std::fs::write(work.join("app/msg"), "on main\n").unwrap();
+    git(&work, &["init", "-q", "-b", "main"]);
+    git(&work, &["add", "."]);
+    git(&work, &["commit", "-q", "-m", "one"]);
+    git(&work, &["tag", "v1"]);
+    std::fs::write(work.join("app/msg"), "later\n").unwrap();
+    git(&work, &["commit", "-q", "-am", "two"]);
+    git(base.path(), &["clone", "-q", "--bare", "work", "repo.git"]);
+    let (_daemon, port) = serve(base.path());
+    let cwd = tempfile::tempdir().unwrap();
+
+    let url = format!("git://127.0.0.1:{port}/repo.git#main:app");
+    let log = kiln.ok(cwd.path(), &["build", "--progress=plain", &url]);
+    assert!(log.contains(" later\n"), "{log}");
+    assert!(
+        !log.contains(".git\n"),
+        "the checkout's .git is not in the context: {log}"
+    );
+
+    let url = format!("git://127.0.0.1:{port}/repo.git#v1:app");
+    let log = kiln.ok(cwd.path(), &["build", "--progress=plain", &url]);
+    assert!(log.contains(" on main\n"), "{log}");
+
+    // A commit: a full clone, then a checkout.
+    let sha = Command::new("git")
+        .args(["rev-parse", "HEAD~1"])
+        .current_dir(&work)
+        .output()
+        .unwrap()
+        .stdout;
+    let url = format!("git://127.0.0.1:{port}/repo.git#{}:app", text(&sha).trim());
+    let log = kiln.ok(
+        cwd.path(),
+        &["build", "--progress=plain", "--no-cache", &url],
+    );
+    assert!(log.contains(" on main\n"), "{log}");
+
+    let url = format!("git://127.0.0.1:{port}/repo.git#nosuchbranch");
+    let out = kiln.run(cwd.path(), &["build", &url]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "error: cloning the git context git://127.0.0.1:{port}/repo.git: "
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+}
