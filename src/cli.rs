@@ -53,8 +53,8 @@ pub enum DebugCommand {
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// Build context: a directory, or `-` for a tar (or a bare Dockerfile)
-    /// on stdin.
+    /// Build context: a directory, `-` for a tar (or a bare Dockerfile) on
+    /// stdin, or a git URL (`URL#REF:SUBDIR`).
     pub context: String,
     /// Name of the Dockerfile (default: CONTEXT/Dockerfile; `-` for stdin).
     #[arg(short = 'f', long = "file")]

@@ -92,10 +92,7 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
             // The warnings raised before the error, as the view shows them.
             let report = kiln_frontend::lower::lower_reporting(&source, &opts, &resolver);
             view.warnings(&name, &source, &report.warnings);
-            view.finished(&progress::Outcome::Failed {
-                message: &format!("{e:#}"),
-            });
-            return Err(e);
+            return Err(view.abort(None, e));
         }
     };
     let definition = lowered.definition;
@@ -186,16 +183,7 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
         export::deliver(&store, &image, &chain, &tags, &outputs)?;
         Ok(image)
     });
-    let image = match exported {
-        Ok(image) => image,
-        Err(e) => {
-            view.fail(step, &format!("{e:#}"));
-            view.finished(&progress::Outcome::Failed {
-                message: &format!("{e:#}"),
-            });
-            return Err(e);
-        }
-    };
+    let image = exported.map_err(|e| view.abort(Some(step), e))?;
     view.status(step, &format!("writing image {} done", image.config_digest));
     for t in &tags {
         view.status(step, &format!("naming to {t} done"));
@@ -220,16 +208,9 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
     );
     if args.load {
         let step = view.begin("loading the image into the Docker engine");
-        match load::into_docker(&store, &image, &tags) {
-            Ok(messages) => messages.iter().for_each(|m| view.status(step, m)),
-            Err(e) => {
-                view.fail(step, &format!("{e:#}"));
-                view.finished(&progress::Outcome::Failed {
-                    message: &format!("{e:#}"),
-                });
-                return Err(e);
-            }
-        }
+        let messages =
+            load::into_docker(&store, &image, &tags).map_err(|e| view.abort(Some(step), e))?;
+        messages.iter().for_each(|m| view.status(step, m));
         view.end(step);
     }
     view.warnings(&name, &source, &lowered.warnings);

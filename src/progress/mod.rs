@@ -252,6 +252,17 @@ impl Progress {
         self.view.failed(&self.steps[step], message);
     }
 
+    /// Ends the build with `err`, failing the CLI step `step` first;
+    /// returns `err` for the caller to propagate.
+    pub fn abort(&mut self, step: Option<usize>, err: anyhow::Error) -> anyhow::Error {
+        let message = format!("{err:#}");
+        if let Some(step) = step {
+            self.fail(step, &message);
+        }
+        self.finished(&Outcome::Failed { message: &message });
+        err
+    }
+
     pub fn warnings(&mut self, file: &str, source: &str, warnings: &[Warning]) {
         if !warnings.is_empty() {
             self.view.warnings(file, source, warnings);
