@@ -383,3 +383,78 @@ fn git_repository_as_the_context() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn a_docker_buildx_command_line_unchanged() {
+    let kiln = with_base();
+    let dir = context(&[(
+        "Dockerfile",
+        "FROM base:1 AS build\nARG FROM_ENV=default UNSET=kept\nRUN echo \"$FROM_ENV $UNSET\" > /args\n\
+         FROM build AS final\nRUN cat /args\nFROM scratch AS other\n",
+    )]);
+    let platform = format!(
+        "linux/{}",
+        std::env::consts::ARCH
+            .replace("x86_64", "amd64")
+            .replace("aarch64", "arm64")
+    );
+    let out = kiln
+        .cmd(
+            dir.path(),
+            &[
+                "build",
+                "--progress",
+                "plain",
+                "-t",
+                "one:1",
+                "--tag",
+                "two:2",
+                "--label",
+                "org.example.a=1",
+                "--label=org.example.b=2",
+                "--build-arg",
+                "FROM_ENV",
+                "--build-arg",
+                "UNSET",
+                "--platform",
+                &platform,
+                "--target",
+                "final",
+                "--iidfile",
+                "id",
+                "--rm",
+                "-o",
+                "type=docker,dest=img.tar",
+                ".",
+            ],
+        )
+        .env("FROM_ENV", "from-the-environment")
+        .env_remove("UNSET")
+        .output()
+        .unwrap();
+    let log = text(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    // A bare build arg takes the environment's value; unset, the default.
+    assert!(log.contains(" from-the-environment kept\n"), "{log}");
+    assert!(
+        log.contains("naming to docker.io/library/one:1 done"),
+        "{log}"
+    );
+    assert!(
+        log.contains("naming to docker.io/library/two:2 done"),
+        "{log}"
+    );
+    let files = common::archive_entries(&dir.path().join("img.tar"));
+    let manifest: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    let tags = manifest[0]["RepoTags"].as_array().unwrap();
+    assert_eq!(tags.len(), 2, "{manifest}");
+    let config: serde_json::Value =
+        serde_json::from_slice(&files[manifest[0]["Config"].as_str().unwrap()]).unwrap();
+    assert_eq!(config["config"]["Labels"]["org.example.a"], "1");
+    assert_eq!(config["config"]["Labels"]["org.example.b"], "2");
+    let id = std::fs::read_to_string(dir.path().join("id")).unwrap();
+    assert!(manifest[0]["Config"]
+        .as_str()
+        .unwrap()
+        .contains(id.trim_start_matches("sha256:")));
+}
