@@ -55,8 +55,8 @@ pub enum DebugCommand {
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// Build context: a directory, or `-` for a tar (or a bare Dockerfile)
-    /// on stdin.
+    /// Build context: a directory, `-` for a tar (or a bare Dockerfile) on
+    /// stdin, or a git URL (`URL#REF:SUBDIR`).
     pub context: String,
     /// Name of the Dockerfile (default: CONTEXT/Dockerfile; `-` for stdin).
     #[arg(short = 'f', long = "file")]
@@ -139,6 +139,10 @@ pub struct BuildArgs {
     /// `unix:///var/run/docker.sock`) once built.
     #[arg(long)]
     pub load: bool,
+    /// Say why each step that ran missed the cache (what changed since the
+    /// last build of this context, Dockerfile and target).
+    #[arg(long)]
+    pub explain: bool,
     /// Accepted for docker compatibility; kiln never leaves containers.
     #[arg(long, hide = true)]
     pub rm: bool,

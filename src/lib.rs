@@ -10,6 +10,7 @@ pub mod config;
 pub mod context;
 pub mod diagnostic;
 pub mod docker_engine;
+pub mod explain;
 pub mod export;
 pub mod hints;
 pub mod images;

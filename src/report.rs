@@ -62,11 +62,33 @@ impl BuildFailure {
                 let _ = writeln!(context, "{} {line}", offset_text(*offset));
             }
             context.push_str("------\n");
+            if let Some(hint) = step.exit_code.and_then(exit_hint) {
+                let _ = writeln!(context, "exit code {}: {hint}", step.exit_code.unwrap_or(0));
+            }
         }
         if let Some((file, source, range)) = excerpt {
             context.push_str(&diagnostic::excerpt(file, source, range));
         }
         BuildFailure { context, message }
+    }
+}
+
+/// What a shell's exit code usually means, when it says more than
+/// "failed".
+fn exit_hint(code: i32) -> Option<String> {
+    let signal = |n: i32| match n {
+        2 => Some("SIGINT"),
+        6 => Some("SIGABRT"),
+        9 => Some("SIGKILL (out of memory?)"),
+        11 => Some("SIGSEGV"),
+        15 => Some("SIGTERM"),
+        _ => None,
+    };
+    match code {
+        126 => Some("the command is not executable".to_string()),
+        127 => Some("the command was not found (is it in the image, on PATH?)".to_string()),
+        c if c > 128 => signal(c - 128).map(|s| format!("killed by {s}")),
+        _ => None,
     }
 }
 

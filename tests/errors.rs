@@ -136,3 +136,17 @@ fn a_missing_context_or_dockerfile_fails_with_1() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn exit_codes_that_mean_something_are_explained() {
+    let kiln = with_base();
+    let (code, err) = fails(&kiln, "FROM base:1\nRUN nosuchcommand --flag\n", &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("------\nexit code 127: the command was not found (is it in the image, on PATH?)\nDockerfile:2\n"),
+        "{err}"
+    );
+    let (_, err) = fails(&kiln, "FROM base:1\nRUN kill -9 $$\n", &[]);
+    assert!(err.contains("exit code 137: killed by SIGKILL"), "{err}");
+    assert!(err.contains("exit code: 137"), "{err}");
+}

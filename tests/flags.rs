@@ -270,3 +270,191 @@ fn load_into_the_docker_engine() {
         text(&out.stderr)
     );
 }
+
+/// A `git daemon` of our own on 127.0.0.1 serving `base`, stopped (by
+/// PID) on drop.
+struct GitDaemon(std::process::Child);
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let _ = self.0.wait();
+    }
+}
+
+fn git(dir: &std::path::Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+}
+
+fn serve(base: &std::path::Path) -> (GitDaemon, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("git")
+        .args([
+            "daemon",
+            "--reuseaddr",
+            "--export-all",
+            "--listen=127.0.0.1",
+        ])
+        .arg(format!("--port={port}"))
+        .arg(format!("--base-path={}", base.display()))
+        .arg(base)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let daemon = GitDaemon(child);
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return (daemon, port);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("git daemon did not come up");
+}
+
+#[test]
+fn git_repository_as_the_context() {
+    if !common::require("git") {
+        return;
+    }
+    let kiln = with_base();
+    let base = tempfile::tempdir().unwrap();
+    let work = base.path().join("work");
+    std::fs::create_dir_all(work.join("app")).unwrap();
+    std::fs::write(
+        work.join("app/Dockerfile"),
+        "FROM base:1\nCOPY . /ctx/\nRUN ls -a /ctx && cat /ctx/msg\n",
+    )
+    .unwrap();
+    std::fs::write(work.join("app/msg"), "on main\n").unwrap();
+    git(&work, &["init", "-q", "-b", "main"]);
+    git(&work, &["add", "."]);
+    git(&work, &["commit", "-q", "-m", "one"]);
+    git(&work, &["tag", "v1"]);
+    std::fs::write(work.join("app/msg"), "later\n").unwrap();
+    git(&work, &["commit", "-q", "-am", "two"]);
+    git(base.path(), &["clone", "-q", "--bare", "work", "repo.git"]);
+    let (_daemon, port) = serve(base.path());
+    let cwd = tempfile::tempdir().unwrap();
+
+    let url = format!("git://127.0.0.1:{port}/repo.git#main:app");
+    let log = kiln.ok(cwd.path(), &["build", "--progress=plain", &url]);
+    assert!(log.contains(" later\n"), "{log}");
+    assert!(
+        !log.contains(".git\n"),
+        "the checkout's .git is not in the context: {log}"
+    );
+
+    let url = format!("git://127.0.0.1:{port}/repo.git#v1:app");
+    let log = kiln.ok(cwd.path(), &["build", "--progress=plain", &url]);
+    assert!(log.contains(" on main\n"), "{log}");
+
+    // A commit: a full clone, then a checkout.
+    let sha = Command::new("git")
+        .args(["rev-parse", "HEAD~1"])
+        .current_dir(&work)
+        .output()
+        .unwrap()
+        .stdout;
+    let url = format!("git://127.0.0.1:{port}/repo.git#{}:app", text(&sha).trim());
+    let log = kiln.ok(
+        cwd.path(),
+        &["build", "--progress=plain", "--no-cache", &url],
+    );
+    assert!(log.contains(" on main\n"), "{log}");
+
+    let url = format!("git://127.0.0.1:{port}/repo.git#nosuchbranch");
+    let out = kiln.run(cwd.path(), &["build", &url]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "error: cloning the git context git://127.0.0.1:{port}/repo.git: "
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_docker_buildx_command_line_unchanged() {
+    let kiln = with_base();
+    let dir = context(&[(
+        "Dockerfile",
+        "FROM base:1 AS build\nARG FROM_ENV=default UNSET=kept\nRUN echo \"$FROM_ENV $UNSET\" > /args\n\
+         FROM build AS final\nRUN cat /args\nFROM scratch AS other\n",
+    )]);
+    let platform = format!(
+        "linux/{}",
+        std::env::consts::ARCH
+            .replace("x86_64", "amd64")
+            .replace("aarch64", "arm64")
+    );
+    let out = kiln
+        .cmd(
+            dir.path(),
+            &[
+                "build",
+                "--progress",
+                "plain",
+                "-t",
+                "one:1",
+                "--tag",
+                "two:2",
+                "--label",
+                "org.example.a=1",
+                "--label=org.example.b=2",
+                "--build-arg",
+                "FROM_ENV",
+                "--build-arg",
+                "UNSET",
+                "--platform",
+                &platform,
+                "--target",
+                "final",
+                "--iidfile",
+                "id",
+                "--rm",
+                "-o",
+                "type=docker,dest=img.tar",
+                ".",
+            ],
+        )
+        .env("FROM_ENV", "from-the-environment")
+        .env_remove("UNSET")
+        .output()
+        .unwrap();
+    let log = text(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    // A bare build arg takes the environment's value; unset, the default.
+    assert!(log.contains(" from-the-environment kept\n"), "{log}");
+    assert!(
+        log.contains("naming to docker.io/library/one:1 done"),
+        "{log}"
+    );
+    assert!(
+        log.contains("naming to docker.io/library/two:2 done"),
+        "{log}"
+    );
+    let files = common::archive_entries(&dir.path().join("img.tar"));
+    let manifest: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    let tags = manifest[0]["RepoTags"].as_array().unwrap();
+    assert_eq!(tags.len(), 2, "{manifest}");
+    let config: serde_json::Value =
+        serde_json::from_slice(&files[manifest[0]["Config"].as_str().unwrap()]).unwrap();
+    assert_eq!(config["config"]["Labels"]["org.example.a"], "1");
+    assert_eq!(config["config"]["Labels"]["org.example.b"], "2");
+    let id = std::fs::read_to_string(dir.path().join("id")).unwrap();
+    assert!(manifest[0]["Config"]
+        .as_str()
+        .unwrap()
+        .contains(id.trim_start_matches("sha256:")));
+}

@@ -202,3 +202,21 @@ fn terminal_view_under_a_pty() {
     assert!(ci.contains("#1 [2/2] RUN for i in"), "{ci}");
     assert!(ci.contains("#1 CACHED"), "{ci}");
 }
+
+#[test]
+fn rawjson_reports_dockerfile_errors_as_events() {
+    let kiln = Kiln::new();
+    // A warning (FromAsCasing), then an error (no such stage).
+    let dir = context(&[("Dockerfile", "FROM scratch as a\nCOPY --from=nosuch /x /\n")]);
+    let out = kiln.run(dir.path(), &["build", "--progress=rawjson", "."]);
+    assert_eq!(out.status.code(), Some(1));
+    let evs = events(&out.stderr);
+    let kinds: Vec<&str> = evs.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["warning", "failed"], "{}", text(&out.stderr));
+    assert_eq!(evs[0]["rule"], "FromAsCasing");
+    assert!(
+        text(&out.stderr).contains("error: "),
+        "{}",
+        text(&out.stderr)
+    );
+}

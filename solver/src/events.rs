@@ -28,6 +28,12 @@ pub enum Event {
         vertex: VertexId,
         message: String,
     },
+    /// The cache key of a vertex, computed before anything runs (for the
+    /// CLI to explain cache misses).
+    CacheKey {
+        vertex: VertexId,
+        key: String,
+    },
     /// The process of a RUN step exited with `code` (128 + signal when
     /// killed); sent before its `Done` or `Error`.
     Exited {

@@ -187,6 +187,12 @@ impl Solver<'_> {
                 h.update(extra.as_bytes());
             }
             keys.push(format!("sha256:{}", hex::encode(h.finalize())));
+            if self.events.is_some() {
+                self.emit(Event::CacheKey {
+                    vertex: id,
+                    key: keys[id].clone(),
+                });
+            }
         }
         Ok(keys)
     }

@@ -29,7 +29,7 @@ use kiln_solver::store::Store;
 
 use crate::cli::BuildArgs;
 use crate::report::BuildFailure;
-use crate::{commands, progress};
+use crate::{commands, explain, progress};
 
 pub fn run(args: &BuildArgs) -> Result<i32> {
     if args.check {
@@ -86,9 +86,16 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
     } else {
         args.progress.unwrap_or_default().resolve()
     };
-    // Text warnings would break rawjson's one object per line.
-    let quiet_lowering = matches!(mode, progress::Mode::Quiet | progress::Mode::Rawjson);
-    let lowered = crate::checks::lower(&name, &source, &opts, &resolver, quiet_lowering)?;
+    let mut view = progress::Progress::new(mode);
+    let lowered = match crate::checks::lower(&name, &source, &opts, &resolver, true) {
+        Ok(lowered) => lowered,
+        Err(e) => {
+            // The warnings raised before the error, as the view shows them.
+            let report = kiln_frontend::lower::lower_reporting(&source, &opts, &resolver);
+            view.warnings(&name, &source, &report.warnings);
+            return Err(view.abort(None, e));
+        }
+    };
     let definition = lowered.definition;
 
     let context_dir = main.dir.clone();
@@ -133,7 +140,6 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
         ..Default::default()
     };
     let (tx, rx) = mpsc::channel();
-    let mut view = progress::Progress::new(mode);
     let printer = std::thread::spawn(move || {
         rx.into_iter().for_each(|event| view.event(event));
         view
@@ -188,33 +194,34 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
         export::deliver(&store, &image, &chain, &tags, &outputs)?;
         Ok(image)
     });
-    let image = match exported {
-        Ok(image) => image,
-        Err(e) => {
-            view.fail(step, &format!("{e:#}"));
-            view.finished(&progress::Outcome::Failed {
-                message: &format!("{e:#}"),
-            });
-            return Err(e);
-        }
-    };
+    let image = exported.map_err(|e| view.abort(Some(step), e))?;
     view.status(step, &format!("writing image {} done", image.config_digest));
     for t in &tags {
         view.status(step, &format!("naming to {t} done"));
     }
     view.end(step);
+    let keys = std::mem::take(&mut view.keys);
+    explain_misses(
+        args,
+        &mut view,
+        mode,
+        &root,
+        &main,
+        &dockerfile,
+        &explain::Build {
+            ops: &definition.ops,
+            graph: &graph,
+            keys: &keys,
+            build_args: &opts.build_args,
+            context: &context,
+            no_cache: args.no_cache,
+        },
+    );
     if args.load {
         let step = view.begin("loading the image into the Docker engine");
-        match load::into_docker(&store, &image, &tags) {
-            Ok(messages) => messages.iter().for_each(|m| view.status(step, m)),
-            Err(e) => {
-                view.fail(step, &format!("{e:#}"));
-                view.finished(&progress::Outcome::Failed {
-                    message: &format!("{e:#}"),
-                });
-                return Err(e);
-            }
-        }
+        let messages =
+            load::into_docker(&store, &image, &tags).map_err(|e| view.abort(Some(step), e))?;
+        messages.iter().for_each(|m| view.status(step, m));
         view.end(step);
     }
     view.warnings(&name, &source, &lowered.warnings);
@@ -239,6 +246,38 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
     }
     store.flush().ok();
     Ok(0)
+}
+
+/// Cache-miss reasons: in plain and rawjson progress as a step of their
+/// own, and with `--explain` in every mode.
+#[allow(clippy::too_many_arguments)]
+fn explain_misses(
+    args: &BuildArgs,
+    view: &mut progress::Progress,
+    mode: progress::Mode,
+    root: &Path,
+    main: &contexts::MainContext,
+    dockerfile: &str,
+    build: &explain::Build<'_>,
+) {
+    let explainer = explain::Explainer::open(root, &main.dir, dockerfile, args.target.as_deref());
+    let first = !explainer.has_previous();
+    let ran = view.ran.clone();
+    let reasons = explainer.explain(build, &ran);
+    if reasons.is_empty() || (first && !args.explain) {
+        return;
+    }
+    if matches!(mode, progress::Mode::Plain | progress::Mode::Rawjson) {
+        let step = view.begin("explaining cache misses");
+        for (name, reason) in &reasons {
+            view.status(step, &format!("{name}: {reason}"));
+        }
+        view.end(step);
+    } else if args.explain {
+        for (name, reason) in &reasons {
+            eprintln!("cache miss: {name}: {reason}");
+        }
+    }
 }
 
 /// A failed step with the Dockerfile lines it comes from, as BuildKit

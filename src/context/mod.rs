@@ -110,6 +110,19 @@ pub struct ContextStats {
     pub cache_hits: u64,
 }
 
+/// One source of a selection and the entries each of its matches covers.
+struct Source {
+    src: Vec<u8>,
+    matches: Vec<(Vec<u8>, Range<usize>)>,
+}
+
+/// The entries a selection covers and the digests of its files.
+struct Selection {
+    sources: Vec<Source>,
+    entries: Vec<Entry>,
+    digests: Vec<Option<[u8; 32]>>,
+}
+
 /// A build context directory with its `.dockerignore` and digest cache.
 ///
 /// `Send + Sync`: digests may be computed from several threads at once.
@@ -267,6 +280,82 @@ impl Context {
         srcs: &[String],
         follow_symlinks: bool,
     ) -> Result<String, ContextError> {
+        let Selection {
+            sources,
+            entries,
+            digests,
+        } = self.select(srcs, follow_symlinks)?;
+        // 3. The selection digest.
+        let mut h = Sha256::new();
+        h.update(b"kiln.context.selection.v1\0");
+        h.update([u8::from(follow_symlinks)]);
+        let mut links: HashMap<(u64, u64), usize> = HashMap::new();
+        for source in &sources {
+            put(&mut h, b'S', &source.src);
+            for (name, range) in &source.matches {
+                put(&mut h, b'M', name);
+                for i in range.clone() {
+                    let e = &entries[i];
+                    if e.kind == Kind::File && e.stat.nlink > 1 {
+                        match links.entry((e.stat.dev, e.stat.ino)) {
+                            std::collections::hash_map::Entry::Occupied(o) => {
+                                put(&mut h, b'h', &e.rel);
+                                put(&mut h, b'=', &entries[*o.get()].rel);
+                                continue;
+                            }
+                            std::collections::hash_map::Entry::Vacant(v) => {
+                                v.insert(i);
+                            }
+                        }
+                    }
+                    put(&mut h, e.kind.tag(), &e.rel);
+                    h.update((e.stat.mode & 0o7777).to_le_bytes());
+                    match e.kind {
+                        Kind::File => {
+                            h.update(e.stat.size.to_le_bytes());
+                            h.update(digests[i].expect("file digested"));
+                        }
+                        Kind::Symlink => put(&mut h, b'>', &e.target),
+                        Kind::CharDevice | Kind::BlockDevice => {
+                            h.update(e.stat.rdev.to_le_bytes());
+                        }
+                        Kind::Dir | Kind::Fifo | Kind::Socket => {}
+                    }
+                }
+            }
+        }
+        Ok(format!("sha256:{}", hex::encode(h.finalize())))
+    }
+
+    /// What [`selection_digest`](Self::selection_digest) covers, file by
+    /// file: relative path -> a fingerprint of its type, mode and content
+    /// (for `kiln build --explain` to say which files changed).
+    pub fn file_fingerprints(
+        &self,
+        srcs: &[String],
+        follow_symlinks: bool,
+    ) -> Result<std::collections::BTreeMap<String, String>, ContextError> {
+        let sel = self.select(srcs, follow_symlinks)?;
+        let mut out = std::collections::BTreeMap::new();
+        for (i, e) in sel.entries.iter().enumerate() {
+            let content = match e.kind {
+                Kind::File => hex::encode(sel.digests[i].expect("file digested")),
+                Kind::Symlink => String::from_utf8_lossy(&e.target).into_owned(),
+                _ => String::new(),
+            };
+            let fingerprint = format!(
+                "{}:{:o}:{content}",
+                e.kind.tag() as char,
+                e.stat.mode & 0o7777
+            );
+            out.insert(String::from_utf8_lossy(&e.rel).into_owned(), fingerprint);
+        }
+        Ok(out)
+    }
+
+    /// Steps 1 and 2 of a selection: the entries the sources match, and
+    /// the content digests of its files.
+    fn select(&self, srcs: &[String], follow_symlinks: bool) -> Result<Selection, ContextError> {
         let start_ns = now_ns();
         let generation = self.lock_cache().begin();
         let tree = Tree {
@@ -275,10 +364,6 @@ impl Context {
         };
 
         // 1. Walk: sources -> matches -> entries.
-        struct Source {
-            src: Vec<u8>,
-            matches: Vec<(Vec<u8>, Range<usize>)>,
-        }
         let mut sources = Vec::with_capacity(srcs.len());
         let mut entries: Vec<Entry> = Vec::new();
         let mut full_walk = false;
@@ -381,46 +466,11 @@ impl Context {
             self.bytes_hashed.fetch_add(bytes, Ordering::Relaxed);
         }
 
-        // 3. The selection digest.
-        let mut h = Sha256::new();
-        h.update(b"kiln.context.selection.v1\0");
-        h.update([u8::from(follow_symlinks)]);
-        let mut links: HashMap<(u64, u64), usize> = HashMap::new();
-        for source in &sources {
-            put(&mut h, b'S', &source.src);
-            for (name, range) in &source.matches {
-                put(&mut h, b'M', name);
-                for i in range.clone() {
-                    let e = &entries[i];
-                    if e.kind == Kind::File && e.stat.nlink > 1 {
-                        match links.entry((e.stat.dev, e.stat.ino)) {
-                            std::collections::hash_map::Entry::Occupied(o) => {
-                                put(&mut h, b'h', &e.rel);
-                                put(&mut h, b'=', &entries[*o.get()].rel);
-                                continue;
-                            }
-                            std::collections::hash_map::Entry::Vacant(v) => {
-                                v.insert(i);
-                            }
-                        }
-                    }
-                    put(&mut h, e.kind.tag(), &e.rel);
-                    h.update((e.stat.mode & 0o7777).to_le_bytes());
-                    match e.kind {
-                        Kind::File => {
-                            h.update(e.stat.size.to_le_bytes());
-                            h.update(digests[i].expect("file digested"));
-                        }
-                        Kind::Symlink => put(&mut h, b'>', &e.target),
-                        Kind::CharDevice | Kind::BlockDevice => {
-                            h.update(e.stat.rdev.to_le_bytes());
-                        }
-                        Kind::Dir | Kind::Fifo | Kind::Socket => {}
-                    }
-                }
-            }
-        }
-        Ok(format!("sha256:{}", hex::encode(h.finalize())))
+        Ok(Selection {
+            sources,
+            entries,
+            digests,
+        })
     }
 
     /// Saves the metadata cache if it changed (atomically; a no-op without

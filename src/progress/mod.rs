@@ -128,6 +128,10 @@ pub struct Progress {
     view: Box<dyn View>,
     steps: Vec<Step>,
     by_vertex: HashMap<VertexId, usize>,
+    /// Cache keys the solver computed, by vertex.
+    pub keys: HashMap<VertexId, String>,
+    /// Vertices that ran (were not cache hits), in start order.
+    pub ran: Vec<VertexId>,
 }
 
 impl Progress {
@@ -147,6 +151,8 @@ impl Progress {
             view,
             steps: Vec::new(),
             by_vertex: HashMap::new(),
+            keys: HashMap::new(),
+            ran: Vec::new(),
         }
     }
 
@@ -155,6 +161,7 @@ impl Progress {
     pub fn event(&mut self, event: Event) {
         match event {
             Event::Started { vertex, name } if !name.is_empty() => {
+                self.ran.push(vertex);
                 let i = self.step_for(vertex, name);
                 self.steps[i].started = Instant::now();
                 self.view.started(&self.steps[i]);
@@ -175,6 +182,9 @@ impl Progress {
                 }
                 step.tail.push_back((offset, line.clone()));
                 self.view.log(&self.steps[i], offset, &line);
+            }
+            Event::CacheKey { vertex, key } => {
+                self.keys.insert(vertex, key);
             }
             Event::Exited { vertex, code } => {
                 if let Some(&i) = self.by_vertex.get(&vertex) {
@@ -240,6 +250,17 @@ impl Progress {
     pub fn fail(&mut self, step: usize, message: &str) {
         self.steps[step].state = State::Failed;
         self.view.failed(&self.steps[step], message);
+    }
+
+    /// Ends the build with `err`, failing the CLI step `step` first;
+    /// returns `err` for the caller to propagate.
+    pub fn abort(&mut self, step: Option<usize>, err: anyhow::Error) -> anyhow::Error {
+        let message = format!("{err:#}");
+        if let Some(step) = step {
+            self.fail(step, &message);
+        }
+        self.finished(&Outcome::Failed { message: &message });
+        err
     }
 
     pub fn warnings(&mut self, file: &str, source: &str, warnings: &[Warning]) {
