@@ -95,3 +95,30 @@ fn cache_mounts_persist_between_builds() {
         "the cache is not in the layer"
     );
 }
+
+/// A base image may list the same diff more than once (two steps that
+/// change nothing; a file written, removed and written again, with
+/// SOURCE_DATE_EPOCH making the two writes identical); it still stacks,
+/// with every layer applied in order.
+#[test]
+fn repeated_layers_in_a_base_image() {
+    let (kiln, _base) = with_base();
+    let dir = context(&[(
+        "Dockerfile",
+        "FROM base:1\nRUN true\nRUN true\nRUN echo a > /f\nRUN rm /f\nRUN echo a > /f\n",
+    )]);
+    let out = kiln
+        .cmd(dir.path(), &["build", "-t", "dup:1", "."])
+        .env("SOURCE_DATE_EPOCH", "0")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (out, dir) = build(&kiln, "FROM dup:1\nRUN cat /f > /seen\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let l = layers(dir.path());
+    assert_eq!(layer_file(l.last().unwrap(), "seen"), "a\n");
+    // Every base layer is kept in the new image, repeats included.
+    assert_eq!(l.len(), 3 + 5 + 1, "layer count");
+    assert_eq!(l[3], l[4], "the two empty layers");
+    assert_eq!(l[5], l[7], "the two writes of /f");
+}

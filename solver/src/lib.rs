@@ -9,6 +9,7 @@ pub mod gopath;
 pub mod graph;
 pub mod image;
 pub mod layer;
+mod lower_stack;
 pub mod mount;
 pub mod sandbox;
 pub mod session;

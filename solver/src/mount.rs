@@ -29,6 +29,9 @@ pub fn enter_private_namespace() -> io::Result<()> {
 pub struct Mounted {
     path: PathBuf,
     mounted: bool,
+    /// Linked copies of repeated layers (see `lower_stack`), removed after
+    /// the unmount.
+    copies: Vec<PathBuf>,
 }
 
 impl Mounted {
@@ -41,6 +44,9 @@ impl Drop for Mounted {
     fn drop(&mut self) {
         if self.mounted {
             let _ = mount::unmount(&self.path, UnmountFlags::DETACH);
+        }
+        for copy in &self.copies {
+            let _ = std::fs::remove_dir_all(copy);
         }
     }
 }
@@ -56,25 +62,22 @@ pub fn overlay(
     upper: Option<(&Path, &Path)>,
     target: &Path,
 ) -> io::Result<Mounted> {
-    match (lowers, upper) {
-        ([], None) => Ok(Mounted {
-            path: target.to_path_buf(),
-            mounted: false,
-        }),
-        ([only], None) => Ok(Mounted {
-            path: only.clone(),
-            mounted: false,
-        }),
-        ([], Some((upper, _))) => Ok(Mounted {
-            path: upper.to_path_buf(),
-            mounted: false,
-        }),
-        _ => {
+    let stack = crate::lower_stack::stackable(lowers, target)?;
+    let view = |path: &Path, mounted| Mounted {
+        path: path.to_path_buf(),
+        mounted,
+        copies: Vec::new(),
+    };
+    match (stack.lowers.as_slice(), upper) {
+        ([], None) => Ok(view(target, false)),
+        ([only], None) => Ok(view(only, false)),
+        ([], Some((upper, _))) => Ok(view(upper, false)),
+        (lowers, _) => {
+            let mut mounted = view(target, false);
+            mounted.copies = stack.copies;
             mount_overlay(lowers, upper, target).map_err(explain)?;
-            Ok(Mounted {
-                path: target.to_path_buf(),
-                mounted: true,
-            })
+            mounted.mounted = true;
+            Ok(mounted)
         }
     }
 }
@@ -279,6 +282,7 @@ mod tests {
             let mounted = Mounted {
                 path: target.clone(),
                 mounted: true,
+                copies: Vec::new(),
             };
             assert!(target.join("f0").exists() && target.join("f149").exists());
             assert_eq!(std::fs::read_to_string(target.join("top")).unwrap(), "149");

@@ -414,7 +414,7 @@ fn is_unsupported(e: rustix::io::Errno) -> bool {
     e == rustix::io::Errno::NOTSUP || e == rustix::io::Errno::OPNOTSUPP
 }
 
-fn get_list(path: &Path) -> std::result::Result<Vec<u8>, rustix::io::Errno> {
+pub(crate) fn get_list(path: &Path) -> std::result::Result<Vec<u8>, rustix::io::Errno> {
     let mut buf = vec![0u8; 256];
     loop {
         match rustix::fs::llistxattr(path, &mut buf[..]) {
