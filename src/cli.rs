@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{build, commands};
+use crate::{build, commands, registry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -22,6 +22,14 @@ pub enum Command {
     /// Inspect what the frontend makes of a Dockerfile.
     #[command(subcommand)]
     Debug(DebugCommand),
+    /// Download an image from a registry into the local store.
+    Pull(registry::args::PullArgs),
+    /// Upload an image from the local store to a registry.
+    Push(registry::args::PushArgs),
+    /// Log in to a registry (credentials go to ~/.docker/config.json).
+    Login(registry::args::LoginArgs),
+    /// Log out from a registry.
+    Logout(registry::args::LogoutArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,6 +91,14 @@ pub struct BuildArgs {
     /// Output format of `--check`: text, json or sarif.
     #[arg(long, value_enum, default_value_t, requires = "check")]
     pub format: crate::checks::Format,
+    /// Always check the registry for newer base images.
+    #[arg(long)]
+    pub pull: bool,
+    /// Push the image to its registry (shorthand for `-o type=registry`).
+    #[arg(long)]
+    pub push: bool,
+    #[command(flatten)]
+    pub registry: registry::args::RegistryArgs,
 }
 
 /// Runs the parsed command line; returns the process exit code.
@@ -90,5 +106,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Debug(DebugCommand::Ast { file }) => commands::debug_ast(&file),
         Command::Build(args) => build::run(&args),
+        Command::Pull(args) => registry::commands::pull(&args),
+        Command::Push(args) => registry::commands::push(&args),
+        Command::Login(args) => registry::commands::login(&args),
+        Command::Logout(args) => registry::commands::logout(&args),
     }
 }

@@ -10,3 +10,4 @@ pub mod context;
 pub mod diagnostic;
 pub mod export;
 pub mod progress;
+pub mod registry;

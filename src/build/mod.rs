@@ -71,7 +71,13 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
         .map_err(|e| anyhow!("kiln build needs root (a private mount namespace): {e}"))?;
 
     let images = LocalImages { store: &store };
-    let resolver = sources::StoreResolver { images: &images };
+    let resolver = sources::StoreResolver {
+        images: &images,
+        insecure: &args.registry.insecure,
+        always_pull: args.pull,
+        quiet: args.quiet,
+        registries: Default::default(),
+    };
     let lowered = crate::checks::lower(&name, &source, &opts, &resolver, args.quiet)?;
     let definition = lowered.definition;
 
@@ -123,7 +129,8 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
     let compression = outputs
         .iter()
         .find(|o| matches!(o.kind, outputs::Kind::Docker | outputs::Kind::Oci))
-        .map(|o| o.compression);
+        .map(|o| o.compression)
+        .or_else(|| crate::registry::build::compression(args, &outputs));
     let image = export::image(
         &store,
         &chain,
@@ -132,6 +139,7 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
         compression,
     )?;
     export::deliver(&store, &image, &chain, &tags, &outputs)?;
+    crate::registry::build::push(&store, args, &tags, &outputs, &image.manifest.digest)?;
     if !args.quiet {
         crate::checks::print_build_warnings(&name, &source, &lowered.warnings);
     }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod dockerd;
+pub mod registry;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -23,7 +24,9 @@ impl Kiln {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiln"));
         cmd.args(args)
             .current_dir(dir)
-            .env("KILN_ROOT", self.root.path());
+            .env("KILN_ROOT", self.root.path())
+            // Registry credentials stay private to the test.
+            .env("DOCKER_CONFIG", self.root.path().join("docker-config"));
         cmd
     }
 
