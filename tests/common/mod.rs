@@ -5,6 +5,7 @@
 
 pub mod dockerd;
 pub mod registry;
+pub mod token;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
