@@ -371,3 +371,166 @@ fn push_errors_are_clear() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn from_uses_the_store_first_and_pull_flag_checks_the_registry() {
+    if !tools() || busybox().is_none() {
+        return;
+    }
+    let registry = Registry::start();
+    let pusher = Kiln::new();
+    let name = format!("{}/test/moving:v1", registry.host);
+    let push_version = |v: &str| {
+        let dir = context(&[(
+            "Dockerfile",
+            &format!("FROM scratch\nCOPY busybox /bin/busybox\nCOPY <<EOF /version\n{v}\nEOF\n"),
+        )]);
+        std::fs::copy(busybox().unwrap(), dir.path().join("busybox")).unwrap();
+        pusher.ok(dir.path(), &["build", "--push", "-t", &name, "."]);
+    };
+    push_version("one");
+    let kiln = Kiln::new();
+    let dir = context(&[(
+        "Dockerfile",
+        &format!("FROM {name}\nRUN [\"/bin/busybox\", \"cat\", \"/version\"]\n"),
+    )]);
+    let stderr = kiln.ok(dir.path(), &["build", "--no-cache", "."]);
+    assert!(
+        stderr.contains("\none\n") || stderr.contains(" one\n"),
+        "{stderr}"
+    );
+    push_version("two");
+    let stderr = kiln.ok(dir.path(), &["build", "--no-cache", "."]);
+    assert!(
+        !stderr.contains("pulling") && stderr.contains(" one\n"),
+        "{stderr}"
+    );
+    let stderr = kiln.ok(dir.path(), &["build", "--no-cache", "--pull", "."]);
+    assert!(
+        stderr.contains("pulling") && stderr.contains(" two\n"),
+        "{stderr}"
+    );
+}
+
+/// Writes a blob into an OCI layout; returns its descriptor fields.
+fn layout_blob(layout: &Path, bytes: &[u8]) -> (String, usize) {
+    use sha2::Digest as _;
+    let hex = hex::encode(sha2::Sha256::digest(bytes));
+    std::fs::write(layout.join("blobs/sha256").join(&hex), bytes).unwrap();
+    (format!("sha256:{hex}"), bytes.len())
+}
+
+#[test]
+fn pull_selects_the_platform_of_a_multi_platform_image() {
+    if !tools() || busybox().is_none() {
+        return;
+    }
+    let registry = Registry::start();
+    let kiln = Kiln::new();
+    let dir = app_context();
+    let archive = dir.path().join("img.tar");
+    kiln.ok(
+        dir.path(),
+        &[
+            "build",
+            "-o",
+            &format!("type=oci,dest={}", archive.display()),
+            ".",
+        ],
+    );
+    let layout = dir.path().join("layout");
+    std::fs::create_dir(&layout).unwrap();
+    let untar = Command::new("tar")
+        .arg("-xf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&layout)
+        .status()
+        .unwrap();
+    assert!(untar.success());
+    let read_json = |p: std::path::PathBuf| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+    };
+    let index = read_json(layout.join("index.json"));
+    let host_manifest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let blob = |d: &str| {
+        layout
+            .join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
+    };
+    let mut manifest = read_json(blob(&host_manifest));
+    let mut config = read_json(blob(manifest["config"]["digest"].as_str().unwrap()));
+    // The same layers declared for another platform.
+    let other_arch = if cfg!(target_arch = "x86_64") {
+        "arm64"
+    } else {
+        "amd64"
+    };
+    config["architecture"] = other_arch.into();
+    let (cd, cs) = layout_blob(&layout, &serde_json::to_vec(&config).unwrap());
+    manifest["config"]["digest"] = cd.into();
+    manifest["config"]["size"] = cs.into();
+    let (md, ms) = layout_blob(&layout, &serde_json::to_vec(&manifest).unwrap());
+    let host_arch = if cfg!(target_arch = "x86_64") {
+        "amd64"
+    } else {
+        "arm64"
+    };
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": ms,
+             "platform": {"os": "linux", "architecture": other_arch}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": host_manifest,
+             "size": std::fs::metadata(blob(&host_manifest)).unwrap().len(),
+             "platform": {"os": "linux", "architecture": host_arch}},
+        ],
+    });
+    let (index_digest, index_size) = layout_blob(&layout, &serde_json::to_vec(&index).unwrap());
+    let top = serde_json::json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.index.v1+json", "digest": index_digest,
+        "size": index_size, "annotations": {"org.opencontainers.image.ref.name": "multi"}}]});
+    std::fs::write(layout.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+    let name = format!("{}/test/multi:v1", registry.host);
+    skopeo(&[
+        "copy",
+        "-q",
+        "--all",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:multi", layout.display()),
+        &format!("docker://{name}"),
+    ]);
+
+    let fresh = Kiln::new();
+    let cwd = Path::new("/");
+    let out = fresh.cmd(cwd, &["pull", "-q", &name]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), host_manifest);
+    let platform = format!("linux/{other_arch}");
+    let out = fresh
+        .cmd(cwd, &["pull", "-q", "--platform", &platform, &name])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), md);
+    let out = fresh.run(cwd, &["pull", "--platform", "linux/s390x", &name]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no image for platform linux/s390x"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Pinned to the index digest: FROM selects the host's image offline.
+    let pinned = format!("{}/test/multi@{index_digest}", registry.host);
+    fresh.ok(cwd, &["pull", &pinned]);
+    drop(registry);
+    let dir = context(&[(
+        "Dockerfile",
+        &format!("FROM {pinned}\nRUN [\"/bin/busybox\", \"true\"]\n"),
+    )]);
+    fresh.ok(dir.path(), &["build", "."]);
+}
