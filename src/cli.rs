@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{build, commands};
+use crate::{build, commands, registry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -42,6 +42,14 @@ pub enum Command {
     Version,
     /// Print a shell completion script (`kiln completion bash > /etc/bash_completion.d/kiln`).
     Completion { shell: clap_complete::Shell },
+    /// Download an image from a registry into the local store.
+    Pull(registry::args::PullArgs),
+    /// Upload an image from the local store to a registry.
+    Push(registry::args::PushArgs),
+    /// Log in to a registry (credentials go to ~/.docker/config.json).
+    Login(registry::args::LoginArgs),
+    /// Log out from a registry.
+    Logout(registry::args::LogoutArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,6 +157,14 @@ pub struct BuildArgs {
     /// Accepted for docker compatibility; kiln never leaves containers.
     #[arg(long, hide = true)]
     pub force_rm: bool,
+    /// Always check the registry for newer base images.
+    #[arg(long)]
+    pub pull: bool,
+    /// Push the image to its registry (shorthand for `-o type=registry`).
+    #[arg(long)]
+    pub push: bool,
+    #[command(flatten)]
+    pub registry: registry::args::RegistryArgs,
 }
 
 /// Runs the parsed command line; returns the process exit code.
@@ -187,5 +203,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             clap_complete::generate(shell, &mut cmd, "kiln", &mut std::io::stdout());
             Ok(0)
         }
+        Command::Pull(args) => registry::commands::pull(&args),
+        Command::Push(args) => registry::commands::push(&args),
+        Command::Login(args) => registry::commands::login(&args),
+        Command::Logout(args) => registry::commands::logout(&args),
     }
 }

@@ -10,10 +10,6 @@ const DOCKER_FLAGS: &[(&[&str], &str)] = &[
         &["--add-host"],
         "custom /etc/hosts entries for RUN are not supported yet",
     ),
-    (
-        &["--allow"],
-        "extra privileges (security.insecure, network.host) are not supported yet",
-    ),
     (&["--annotation"], "OCI annotations are not supported yet"),
     (
         &["--attest", "--sbom", "--provenance"],
@@ -26,22 +22,6 @@ const DOCKER_FLAGS: &[(&[&str], &str)] = &[
     (
         &["--cache-from", "--cache-to"],
         "cache import/export is not supported yet; the local cache under $KILN_ROOT is always used",
-    ),
-    (
-        &["--pull"],
-        "base images come from the local store for now (`kiln load` or a kiln-built image)",
-    ),
-    (
-        &["--push"],
-        "pushing is not supported yet; write an archive with `-o type=docker,dest=FILE`",
-    ),
-    (
-        &["--secret", "--ssh"],
-        "build secrets and SSH forwarding are not supported yet",
-    ),
-    (
-        &["--network"],
-        "RUN uses the host network; `RUN --network=none` isolates a step",
     ),
     (
         &["--shm-size", "--ulimit", "--cgroup-parent", "--isolation"],

@@ -16,4 +16,5 @@ pub mod hints;
 pub mod images;
 pub mod interrupt;
 pub mod progress;
+pub mod registry;
 pub mod report;

@@ -157,7 +157,7 @@ pub fn deliver(
     }
     for output in outputs {
         match output.kind {
-            Kind::Image => {}
+            Kind::Image | Kind::Registry => {}
             Kind::Docker | Kind::Oci => {
                 let mut names = tags.to_vec();
                 for n in &output.names {

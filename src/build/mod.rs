@@ -80,7 +80,13 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
         .map_err(|e| anyhow!("kiln build needs root (a private mount namespace): {e}"))?;
 
     let images = LocalImages { store: &store };
-    let resolver = sources::StoreResolver { images: &images };
+    let resolver = sources::StoreResolver {
+        images: &images,
+        insecure: &args.registry.insecure,
+        always_pull: args.pull,
+        quiet: args.quiet,
+        registries: Default::default(),
+    };
     let mode = if args.quiet {
         progress::Mode::Quiet
     } else {
@@ -180,7 +186,8 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
     let compression = outputs
         .iter()
         .find(|o| matches!(o.kind, outputs::Kind::Docker | outputs::Kind::Oci))
-        .map(|o| o.compression);
+        .map(|o| o.compression)
+        .or_else(|| crate::registry::build::compression(args, &outputs));
     let step = view.begin("exporting to image");
     let exported = export::image(
         &store,
@@ -200,6 +207,12 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
         view.status(step, &format!("naming to {t} done"));
     }
     view.end(step);
+    if crate::registry::build::compression(args, &outputs).is_some() {
+        let step = view.begin("pushing the image");
+        crate::registry::build::push(&store, args, &tags, &outputs, &image.manifest.digest)
+            .map_err(|e| view.abort(Some(step), e))?;
+        view.end(step);
+    }
     let keys = std::mem::take(&mut view.keys);
     explain_misses(
         args,

@@ -19,6 +19,8 @@ pub enum Kind {
     Local,
     /// The final root filesystem as one tar.
     Tar,
+    /// Pushed to a registry (`type=registry`, `type=image,push=true`).
+    Registry,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +57,7 @@ pub fn parse(value: &str) -> Result<Output> {
     let mut compression = "gzip".to_string();
     let mut level: Option<i32> = None;
     let mut names = Vec::new();
+    let mut push = false;
     for field in value.split(',') {
         let (key, val) = field
             .split_once('=')
@@ -76,12 +79,16 @@ pub fn parse(value: &str) -> Result<Output> {
                 )
             }
             "name" => names.extend(val.split(',').map(str::to_string)),
+            "push" => push = val == "true",
             // Accepted for buildx compatibility; kiln's behaviour matches their defaults.
-            "oci-mediatypes" | "force-compression" | "rewrite-timestamp" | "push" | "unpack" => {}
+            "oci-mediatypes" | "force-compression" | "rewrite-timestamp" | "unpack" => {}
             other => bail!("unknown output option {other:?} in {value:?}"),
         }
     }
-    let kind = kind.ok_or_else(|| anyhow!("output {value:?} has no type="))?;
+    let kind = match kind.ok_or_else(|| anyhow!("output {value:?} has no type="))? {
+        Kind::Image if push => Kind::Registry,
+        kind => kind,
+    };
     let compression = match compression.as_str() {
         "gzip" => LayerCompression::Gzip(level.map_or(6, |l| l.clamp(0, 9) as u32)),
         "zstd" => LayerCompression::Zstd(level.unwrap_or(3)),
@@ -117,10 +124,8 @@ fn parse_kind(value: &str) -> Result<Kind> {
         "oci" => Kind::Oci,
         "local" => Kind::Local,
         "tar" => Kind::Tar,
-        "registry" => bail!(
-            "output type \"registry\" needs the registry client, which kiln does not have yet"
-        ),
-        other => bail!("unknown output type {other:?} (image, docker, oci, local, tar)"),
+        "registry" => Kind::Registry,
+        other => bail!("unknown output type {other:?} (image, registry, docker, oci, local, tar)"),
     })
 }
 
@@ -131,6 +136,7 @@ fn kind_name(kind: Kind) -> &'static str {
         Kind::Oci => "oci",
         Kind::Local => "local",
         Kind::Tar => "tar",
+        Kind::Registry => "registry",
     }
 }
 
@@ -153,6 +159,12 @@ mod tests {
         assert_eq!(parse("out").unwrap().kind, Kind::Local);
         assert_eq!(parse("-").unwrap(), output(Kind::Tar, Some(Dest::Stdout)));
         assert_eq!(parse("type=image").unwrap().dest, None);
+        let o = parse("type=registry,name=h:5000/a:1").unwrap();
+        assert_eq!(
+            (o.kind, o.names),
+            (Kind::Registry, vec!["h:5000/a:1".to_string()])
+        );
+        assert_eq!(parse("type=image,push=true").unwrap().kind, Kind::Registry);
     }
 
     #[test]
@@ -167,7 +179,6 @@ mod tests {
             ("type=docker,dest=x,colour=red", "unknown output option"),
             ("dest=x,", "expected key=value"),
             ("type=local,dest=-", "needs a directory"),
-            ("type=registry", "registry client"),
         ] {
             let err = parse(value).unwrap_err().to_string();
             assert!(err.contains(want), "{value}: {err}");

@@ -6,6 +6,8 @@
 pub mod base;
 pub mod dockerd;
 pub mod http;
+pub mod registry;
+pub mod token;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -25,7 +27,9 @@ impl Kiln {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiln"));
         cmd.args(args)
             .current_dir(dir)
-            .env("KILN_ROOT", self.root.path());
+            .env("KILN_ROOT", self.root.path())
+            // Registry credentials stay private to the test.
+            .env("DOCKER_CONFIG", self.root.path().join("docker-config"));
         cmd
     }
 
