@@ -140,11 +140,12 @@ fn from_a_previously_built_kiln_image() {
         .contains(&Value::from("FROM_BASE=1")));
     assert_eq!(config["config"]["WorkingDir"], "/work");
 
-    let missing = context(&[("Dockerfile", "FROM nosuchimage:1\n")]);
+    // Not in the store, so pulled: from a registry that is not there.
+    let missing = context(&[("Dockerfile", "FROM 127.0.0.1:9/nosuchimage:1\n")]);
     let out = kiln.run(missing.path(), &["build", "."]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains("image not found in the local store"),
+        text(&out.stderr).contains("cannot reach registry 127.0.0.1:9"),
         "{}",
         text(&out.stderr)
     );

@@ -70,9 +70,10 @@ fn dockerfile_errors_show_the_excerpt() {
     assert!(err.contains("unknown instruction: COPYY"), "{err}");
     assert!(err.contains("   2 | >>> COPYY a.txt /"), "{err}");
 
-    let (code, err) = fails(&kiln, "FROM nosuchimage:1\n", &[]);
+    // A base image no registry serves (nothing listens on port 9).
+    let (code, err) = fails(&kiln, "FROM 127.0.0.1:9/nosuchimage:1\n", &[]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains(">>> FROM nosuchimage:1"), "{err}");
+    assert!(err.contains(">>> FROM 127.0.0.1:9/nosuchimage:1"), "{err}");
 }
 
 #[test]

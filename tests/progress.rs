@@ -206,8 +206,12 @@ fn terminal_view_under_a_pty() {
 #[test]
 fn rawjson_reports_dockerfile_errors_as_events() {
     let kiln = Kiln::new();
-    // A warning (FromAsCasing), then an error (no such stage).
-    let dir = context(&[("Dockerfile", "FROM scratch as a\nCOPY --from=nosuch /x /\n")]);
+    // A warning (FromAsCasing), then an error (no such stage, so an image
+    // on a registry that is not there).
+    let dir = context(&[(
+        "Dockerfile",
+        "FROM scratch as a\nCOPY --from=127.0.0.1:9/nosuch /x /\n",
+    )]);
     let out = kiln.run(dir.path(), &["build", "--progress=rawjson", "."]);
     assert_eq!(out.status.code(), Some(1));
     let evs = events(&out.stderr);

@@ -235,6 +235,19 @@ fn http_errors_name_the_url_and_exit_1() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("invalid response status 404"), "{stderr}");
+
+    // A malformed checksum is refused before anything runs.
+    dockerfile(
+        dir.path(),
+        &format!("FROM scratch\nADD --checksum=sha256:0000 {missing} /\n"),
+    );
+    let out = kiln.run(dir.path(), &["build", "."]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("invalid checksum digest format"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -296,4 +309,226 @@ fn rebuilds_recheck_the_url_and_key_later_steps_by_content() {
     let (_, stderr) = build(&kiln, dir.path());
     assert_eq!(server.bodies_sent("/e.txt"), 3);
     assert!(cached(&stderr, "COPY local.txt /after-p"), "{stderr}");
+}
+
+/// A `git daemon` serving the repositories under a temp dir on 127.0.0.1
+/// (`git://` URLs); stopped on drop.
+struct GitDaemon {
+    base: tempfile::TempDir,
+    port: u16,
+    child: std::process::Child,
+}
+
+impl GitDaemon {
+    fn start() -> GitDaemon {
+        let base = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        // git-daemon itself, not the `git daemon` wrapper: killing the
+        // wrapper would leave the daemon running.
+        let exec_path = std::process::Command::new("git")
+            .arg("--exec-path")
+            .output()
+            .expect("git --exec-path");
+        let daemon = Path::new(text(&exec_path.stdout).trim()).join("git-daemon");
+        let child = std::process::Command::new(daemon)
+            .arg("--export-all")
+            .arg("--reuseaddr")
+            .arg(format!("--base-path={}", base.path().display()))
+            .arg("--listen=127.0.0.1")
+            .arg(format!("--port={port}"))
+            .arg(base.path())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("git daemon");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        GitDaemon { base, port, child }
+    }
+
+    fn url(&self, repo: &str) -> String {
+        format!("git://127.0.0.1:{}/{repo}", self.port)
+    }
+
+    /// A new repository `name` (a work tree whose `.git` is served).
+    fn repo(&self, name: &str) -> Repo {
+        let dir = self.base.path().join(name);
+        std::fs::create_dir(&dir).unwrap();
+        let repo = Repo(dir);
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Repo(std::path::PathBuf);
+
+impl Repo {
+    fn git(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .current_dir(&self.0)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", "/dev/null")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+        text(&out.stdout).trim().to_string()
+    }
+
+    fn write(&self, path: &str, data: &str) {
+        let p = self.0.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, data).unwrap();
+    }
+
+    fn commit(&self, message: &str) -> String {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "-m", message]);
+        self.git(&["rev-parse", "HEAD"])
+    }
+}
+
+#[test]
+fn git_add_of_branches_tags_commits_subdirs_and_keep_git_dir() {
+    if !common::require("git") {
+        return;
+    }
+    let daemon = GitDaemon::start();
+    let repo = daemon.repo("repo");
+    repo.write("README", "v1\n");
+    repo.write("bin/run.sh", "#!/bin/sh\n");
+    std::process::Command::new("chmod")
+        .args(["755"])
+        .arg(repo.0.join("bin/run.sh"))
+        .status()
+        .unwrap();
+    repo.write("sub/dir/file.txt", "deep\n");
+    let first = repo.commit("first");
+    repo.git(&["tag", "-a", "v1", "-m", "release 1"]);
+    repo.git(&["tag", "light"]);
+    repo.write("README", "v2\n");
+    repo.commit("second");
+    repo.git(&["checkout", "-q", "-b", "feature"]);
+    repo.write("feature.txt", "f\n");
+    repo.commit("feature");
+    repo.git(&["checkout", "-q", "main"]);
+
+    let url = daemon.url("repo");
+    let kiln = Kiln::new();
+    let dir = context(&[]);
+    dockerfile(
+        dir.path(),
+        &format!(
+            "FROM scratch\n\
+             ADD {url} /default/\n\
+             ADD {url}#v1 /tag/\n\
+             ADD {url}#light /light/\n\
+             ADD {url}#feature /branch/\n\
+             ADD {url}#{first} /commit/\n\
+             ADD {url}#main:sub/dir /subdir/\n\
+             ADD --keep-git-dir=true {url}#main /kept/\n"
+        ),
+    );
+    let (files, _) = build(&kiln, dir.path());
+    assert_eq!(files["default/README"].data, b"v2\n");
+    assert_eq!(files["default/README"].mode, 0o644);
+    assert_eq!(files["default/bin/run.sh"].mode, 0o755);
+    assert!(!files.keys().any(|k| k.starts_with("default/.git")));
+    assert!(!files.contains_key("default/feature.txt"));
+    assert_eq!(files["tag/README"].data, b"v1\n");
+    assert_eq!(files["light/README"].data, b"v1\n");
+    assert_eq!(files["branch/feature.txt"].data, b"f\n");
+    assert_eq!(files["commit/README"].data, b"v1\n");
+    assert_eq!(files["subdir/file.txt"].data, b"deep\n");
+    assert!(!files.contains_key("subdir/README"));
+    assert_eq!(files["kept/README"].data, b"v2\n");
+    assert!(files["kept/.git"].is_dir, "{:?}", files.keys());
+    assert!(files.contains_key("kept/.git/HEAD"));
+}
+
+#[test]
+fn git_rebuilds_follow_the_ref_and_bad_refs_fail_clearly() {
+    if !common::require("git") {
+        return;
+    }
+    let daemon = GitDaemon::start();
+    let repo = daemon.repo("app.git");
+    repo.write("app.txt", "1\n");
+    let first = repo.commit("one");
+    let url = daemon.url("app.git");
+    let kiln = Kiln::new();
+    let dir = context(&[("local.txt", "l\n")]);
+    dockerfile(
+        dir.path(),
+        &format!("FROM scratch\nADD {url}#main /src/\nCOPY local.txt /\n"),
+    );
+    let (files, _) = build(&kiln, dir.path());
+    assert_eq!(files["src/app.txt"].data, b"1\n");
+
+    // Same commit: everything cached.
+    let (_, stderr) = build(&kiln, dir.path());
+    assert!(cached(&stderr, "COPY local.txt"), "{stderr}");
+
+    // The branch moved: the new commit is fetched and later steps re-run.
+    repo.write("app.txt", "2\n");
+    let second = repo.commit("two");
+    let (files, stderr) = build(&kiln, dir.path());
+    assert_eq!(files["src/app.txt"].data, b"2\n");
+    assert!(!cached(&stderr, "COPY local.txt"), "{stderr}");
+
+    // --checksum pins the commit (a prefix is enough).
+    dockerfile(
+        dir.path(),
+        &format!(
+            "FROM scratch\nADD --checksum={} {url}#main /src/\n",
+            &second[..12]
+        ),
+    );
+    build(&kiln, dir.path());
+    dockerfile(
+        dir.path(),
+        &format!("FROM scratch\nADD --checksum={first} {url}#main /src/\n"),
+    );
+    let out = kiln.run(dir.path(), &["build", "."]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("expected checksum to match {first}, got {second}")),
+        "{stderr}"
+    );
+
+    // A ref the repository does not have.
+    dockerfile(dir.path(), &format!("FROM scratch\nADD {url}#nope /src/\n"));
+    let out = kiln.run(dir.path(), &["build", "."]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("repository {url} does not contain ref nope")),
+        "{stderr}"
+    );
+
+    // A subdir that is not there.
+    dockerfile(
+        dir.path(),
+        &format!("FROM scratch\nADD {url}#main:missing /src/\n"),
+    );
+    let out = kiln.run(dir.path(), &["build", "."]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("invalid subdir missing"), "{stderr}");
 }

@@ -80,17 +80,18 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
         .map_err(|e| anyhow!("kiln build needs root (a private mount namespace): {e}"))?;
 
     let images = LocalImages { store: &store };
-    let resolver = sources::StoreResolver {
-        images: &images,
-        insecure: &args.registry.insecure,
-        always_pull: args.pull,
-        quiet: args.quiet,
-        registries: Default::default(),
-    };
     let mode = if args.quiet {
         progress::Mode::Quiet
     } else {
         args.progress.unwrap_or_default().resolve()
+    };
+    let resolver = sources::StoreResolver {
+        images: &images,
+        insecure: &args.registry.insecure,
+        always_pull: args.pull,
+        // Pull lines are plain text: only the plain view has room for them.
+        quiet: mode != progress::Mode::Plain,
+        registries: Default::default(),
     };
     let mut view = progress::Progress::new(mode);
     let lowered = match crate::checks::lower(&name, &source, &opts, &resolver, true) {

@@ -180,7 +180,7 @@ impl Lowering<'_> {
                 checksum: (!spec.checksum.is_empty()).then(|| spec.checksum.to_string()),
                 ..git
             });
-            let id = self.graph.add(op, Vec::new(), source_meta(spec));
+            let id = self.graph.add(op, Vec::new(), source_meta(spec, step));
             return Ok(Copy {
                 source: inputs.index(Some(id)),
                 src: "/".into(),
@@ -203,7 +203,7 @@ impl Lowering<'_> {
                 filename: filename.clone(),
                 checksum,
             });
-            let id = self.graph.add(op, Vec::new(), source_meta(spec));
+            let id = self.graph.add(op, Vec::new(), source_meta(spec, step));
             return Ok(Copy {
                 source: inputs.index(Some(id)),
                 src: filename,
@@ -308,11 +308,13 @@ impl Lowering<'_> {
     }
 }
 
-/// A URL or git source shows in progress under its step's name.
-fn source_meta(spec: &CopySpec<'_>) -> OpMeta {
+/// A URL or git source shows in progress under its step's name, and
+/// its errors point at the step's lines.
+fn source_meta(spec: &CopySpec<'_>, step: &Step) -> OpMeta {
     OpMeta {
         name: spec.progress.clone(),
-        ..OpMeta::default()
+        range: Some(step.instruction.range()),
+        ignore_cache: false,
     }
 }
 
