@@ -370,6 +370,7 @@ fn push_errors_are_clear() {
         "{}",
         text(&out.stderr)
     );
+    assert!(!text(&out.stderr).contains("#1 "), "fails before building");
 }
 
 #[test]

@@ -54,6 +54,7 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
                 .map_err(|e| anyhow!("invalid tag {t:?}: {e}"))
         })
         .collect::<Result<Vec<_>>>()?;
+    crate::registry::build::check(args, &tags, &outputs)?;
 
     if args.dry_run {
         let lowered = crate::checks::lower(&name, &source, &opts, &NoResolver, args.quiet)?;
