@@ -121,7 +121,7 @@ impl LocalImages<'_> {
     /// The snapshot holding layer `diff_id`, extracting `layer` the first
     /// time that diff id is seen (and remembering it as the snapshot's
     /// [`LayerOrigin`]).
-    fn layer_snapshot(&self, diff_id: &str, layer: &Descriptor) -> Result<SnapshotId, String> {
+    pub fn layer_snapshot(&self, diff_id: &str, layer: &Descriptor) -> Result<SnapshotId, String> {
         let blob = &layer.digest.parse::<Digest>().map_err(|e| e.to_string())?;
         let key = format!("diff:{diff_id}");
         if let Some(entry) = self

@@ -88,7 +88,7 @@ struct LayerRecord {
 
 /// The compressed blob of one snapshot, written once per (snapshot,
 /// compression, epoch) and remembered.
-fn layer_blob(
+pub(crate) fn layer_blob(
     store: &Store,
     id: SnapshotId,
     compression: Compression,

@@ -8,7 +8,7 @@
 //!    requested outputs.
 
 mod convert;
-mod export;
+pub(crate) mod export;
 pub mod outputs;
 mod sources;
 
@@ -55,6 +55,11 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
         })
         .collect::<Result<Vec<_>>>()?;
     crate::registry::build::check(args, &tags, &outputs)?;
+    let cache_to = args
+        .cache_to
+        .iter()
+        .map(|c| crate::registry::cache::parse_cache_to(c))
+        .collect::<Result<Vec<_>>>()?;
 
     if args.dry_run {
         let lowered = crate::checks::lower(&name, &source, &opts, &NoResolver, args.quiet)?;
@@ -105,6 +110,12 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
             progress::print_plain(rx, std::io::stderr());
         }
     });
+    let remote = crate::registry::cache::import(
+        &images,
+        &args.cache_from,
+        &args.registry.insecure,
+        args.quiet,
+    )?;
     let solver = Solver {
         store: &store,
         locals,
@@ -112,10 +123,17 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
         executor: Some(&executor),
         events: Some(tx),
         no_cache: args.no_cache,
+        remote_cache: remote
+            .as_ref()
+            .map(|r| r as &dyn kiln_solver::solve::RemoteCache),
     };
     let chain = match definition.root {
         Some(root) => solver.solve(&graph, root),
         None => Ok(Vec::new()),
+    };
+    let cache_keys = match (&chain, cache_to.is_empty()) {
+        (Ok(_), false) => solver.cache_keys(&graph).map_err(|e| anyhow!("{e}"))?,
+        _ => Vec::new(),
     };
     drop(solver);
     let _ = printer.join();
@@ -141,6 +159,16 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
     )?;
     export::deliver(&store, &image, &chain, &tags, &outputs)?;
     crate::registry::build::push(&store, args, &tags, &outputs, &image.manifest.digest)?;
+    for to in &cache_to {
+        crate::registry::cache::export(
+            &store,
+            &cache_keys,
+            &chain,
+            to,
+            &args.registry.insecure,
+            args.quiet,
+        )?;
+    }
     if !args.quiet {
         crate::checks::print_build_warnings(&name, &source, &lowered.warnings);
     }

@@ -225,7 +225,7 @@ fn parse_manifest(bytes: &[u8], media_type: &str, name: &str) -> Result<Manifest
 }
 
 /// Downloads the missing blobs, a few at a time.
-fn fetch_blobs(
+pub(crate) fn fetch_blobs(
     store: &Store,
     registry: &Registry,
     repository: &str,
