@@ -163,6 +163,14 @@ pub struct BuildArgs {
     /// Push the image to its registry (shorthand for `-o type=registry`).
     #[arg(long)]
     pub push: bool,
+    /// Export the build cache: `type=registry,ref=R` or `type=local,dest=DIR`,
+    /// with `mode=min|max`; repeatable.
+    #[arg(long = "cache-to")]
+    pub cache_to: Vec<String>,
+    /// Import a build cache: `type=registry,ref=R` (or just `R`) or
+    /// `type=local,src=DIR`; repeatable.
+    #[arg(long = "cache-from")]
+    pub cache_from: Vec<String>,
     #[command(flatten)]
     pub registry: registry::args::RegistryArgs,
 }

@@ -370,6 +370,7 @@ fn push_errors_are_clear() {
         "{}",
         text(&out.stderr)
     );
+    assert!(!text(&out.stderr).contains("#1 "), "fails before building");
 }
 
 #[test]
@@ -533,4 +534,58 @@ fn pull_selects_the_platform_of_a_multi_platform_image() {
         &format!("FROM {pinned}\nRUN [\"/bin/busybox\", \"true\"]\n"),
     )]);
     fresh.ok(dir.path(), &["build", "."]);
+}
+
+#[test]
+fn docker_schema2_images_pushed_by_skopeo_are_pulled_and_built_from() {
+    if !tools() || busybox().is_none() {
+        return;
+    }
+    let registry = Registry::start();
+    let kiln = Kiln::new();
+    let dir = app_context();
+    let archive = dir.path().join("docker.tar");
+    let dest = format!("type=docker,dest={}", archive.display());
+    kiln.ok(dir.path(), &["build", "-t", "schema2:v1", "-o", &dest, "."]);
+    let name = format!("{}/test/schema2:v1", registry.host);
+    skopeo(&[
+        "copy",
+        "-q",
+        "--dest-tls-verify=false",
+        "--format",
+        "v2s2",
+        &format!("docker-archive:{}", archive.display()),
+        &format!("docker://{name}"),
+    ]);
+    let raw = skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "--raw",
+        &format!("docker://{name}"),
+    ]);
+    assert!(
+        raw.contains("application/vnd.docker.distribution.manifest.v2+json"),
+        "{raw}"
+    );
+    let fresh = Kiln::new();
+    let dir2 = context(&[(
+        "Dockerfile",
+        &format!("FROM {name}\nRUN [\"/bin/busybox\", \"cat\", \"/msg.txt\"]\n"),
+    )]);
+    let stderr = fresh.ok(
+        dir2.path(),
+        &[
+            "build",
+            "-t",
+            &format!("{}/test/rebuilt:v1", registry.host),
+            ".",
+        ],
+    );
+    assert!(stderr.contains("hello from the registry"), "{stderr}");
+    // Its layers go back with their Docker media types, mounted.
+    let stderr = fresh.ok(
+        dir2.path(),
+        &["push", &format!("{}/test/rebuilt:v1", registry.host)],
+    );
+    assert!(stderr.contains("mounted from test/schema2"), "{stderr}");
 }

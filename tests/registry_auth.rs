@@ -270,6 +270,13 @@ fn tls_registry_with_a_private_ca() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
 
+    // --insecure-registry: TLS without verification, as docker does.
+    let out = kiln
+        .cmd(dir.path(), &["pull", "--insecure-registry", &host, &name])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
     // Trusted through docker's certs.d directory for this host.
     let certs_d = CertsDir(Path::new("/etc/docker/certs.d").join(&host));
     std::fs::create_dir_all(&certs_d.0).unwrap();

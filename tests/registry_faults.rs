@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use common::registry::Registry;
@@ -17,6 +17,12 @@ use common::{busybox, context, require, text, Kiln};
 
 #[derive(Default)]
 struct Faults {
+    /// 500s and dropped connections on some requests.
+    flaky: AtomicBool,
+    /// Cut every blob download halfway (even ranged ones).
+    cut_all: AtomicBool,
+    /// `Range` headers of blob downloads, in order.
+    ranges: Mutex<Vec<String>>,
     requests: AtomicUsize,
     /// Blob paths whose first download was already cut.
     cut_downloads: Mutex<HashSet<String>>,
@@ -47,6 +53,7 @@ fn handle(client: TcpStream, upstream: &str, faults: &Faults) -> std::io::Result
         return Ok(()); // A TLS hello: this is a plain HTTP registry.
     }
     let mut head = Vec::new();
+    let mut range = String::new();
     let mut content_length = 0u64;
     let mut request_line = String::new();
     loop {
@@ -61,6 +68,9 @@ fn handle(client: TcpStream, upstream: &str, faults: &Faults) -> std::io::Result
         if let Some(v) = lower.strip_prefix("content-length:") {
             content_length = v.trim().parse().unwrap_or(0);
         }
+        if lower.starts_with("range:") {
+            range = line.trim_end().to_string();
+        }
         if lower.starts_with("connection:") {
             continue;
         }
@@ -74,8 +84,11 @@ fn handle(client: TcpStream, upstream: &str, faults: &Faults) -> std::io::Result
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let n = faults.requests.fetch_add(1, Ordering::SeqCst);
     let mut client = client;
+    if method == "GET" && path.contains("/blobs/sha256:") {
+        faults.ranges.lock().unwrap().push(range.clone());
+    }
     // Every fifth request: a server error; every seventh: no answer.
-    if n % 5 == 3 || n % 7 == 5 {
+    if faults.flaky.load(Ordering::SeqCst) && (n % 5 == 3 || n % 7 == 5) {
         std::io::copy(
             &mut (&mut reader).take(content_length),
             &mut std::io::sink(),
@@ -100,14 +113,16 @@ fn handle(client: TcpStream, upstream: &str, faults: &Faults) -> std::io::Result
         return Ok(());
     }
     std::io::copy(&mut (&mut reader).take(content_length), &mut server)?;
-    let cut = method == "GET"
-        && path.contains("/blobs/sha256:")
-        && !head.windows(6).any(|w| w.eq_ignore_ascii_case(b"range:"))
-        && faults
-            .cut_downloads
-            .lock()
-            .unwrap()
-            .insert(path.to_string());
+    let blob_get = method == "GET" && path.contains("/blobs/sha256:");
+    let cut = blob_get
+        && (faults.cut_all.load(Ordering::SeqCst)
+            || (faults.flaky.load(Ordering::SeqCst)
+                && range.is_empty()
+                && faults
+                    .cut_downloads
+                    .lock()
+                    .unwrap()
+                    .insert(path.to_string())));
     if cut {
         relay_half(server, client)?;
         faults.injected.fetch_add(1, Ordering::SeqCst);
@@ -143,6 +158,7 @@ fn push_and_pull_survive_resets_and_server_errors() {
     }
     let registry = Registry::start();
     let faults = Arc::new(Faults::default());
+    faults.flaky.store(true, Ordering::SeqCst);
     let proxy = start_proxy(registry.host.clone(), faults.clone());
     let kiln = Kiln::new();
     let dir = context(&[(
@@ -268,4 +284,73 @@ fn a_corrupted_blob_is_refused_and_nothing_is_stored() {
         text(&out.stderr).contains("no such image"),
         "the tag was not set"
     );
+}
+
+#[test]
+fn an_interrupted_pull_resumes_in_the_next_run() {
+    if !require("docker-registry") || !require("skopeo") || busybox().is_none() {
+        return;
+    }
+    let registry = Registry::start();
+    let kiln = Kiln::new();
+    let dir = context(&[(
+        "Dockerfile",
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox head -c 4000000 /dev/urandom > /random\"]\n",
+    )]);
+    std::fs::copy(busybox().unwrap(), dir.path().join("busybox")).unwrap();
+    let direct = format!("{}/test/resume:v1", registry.host);
+    kiln.ok(dir.path(), &["build", "--push", "-t", &direct, "."]);
+
+    let faults = Arc::new(Faults::default());
+    faults.cut_all.store(true, Ordering::SeqCst);
+    let proxy = start_proxy(registry.host.clone(), faults.clone());
+    let name = format!("{proxy}/test/resume:v1");
+    let fresh = Kiln::new();
+    let out = fresh.run(Path::new("/"), &["pull", &name]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let partials: Vec<_> = std::fs::read_dir(fresh.root.path().join("downloads"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.metadata().unwrap().len() > 0)
+        .collect();
+    assert!(!partials.is_empty(), "partial downloads are kept");
+
+    faults.cut_all.store(false, Ordering::SeqCst);
+    faults.ranges.lock().unwrap().clear();
+    let out = fresh
+        .cmd(Path::new("/"), &["pull", "-q", &name])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let ranges = faults.ranges.lock().unwrap().clone();
+    assert!(
+        !ranges.is_empty()
+            && ranges.iter().all(|r| {
+                let r = r.to_ascii_lowercase();
+                r.starts_with("range: bytes=") && !r.starts_with("range: bytes=0-")
+            }),
+        "the second run continued where the first stopped: {ranges:?}"
+    );
+    let out = std::process::Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--format", "{{.Digest}}"])
+        .arg(format!("docker://{direct}"))
+        .output()
+        .unwrap();
+    let pulled = text(
+        &fresh
+            .cmd(Path::new("/"), &["pull", "-q", &name])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert_eq!(pulled.trim(), text(&out.stdout).trim());
+    let left: Vec<_> = std::fs::read_dir(fresh.root.path().join("downloads"))
+        .unwrap()
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let dir2 = context(&[(
+        "Dockerfile",
+        &format!("FROM {name}\nRUN [\"/bin/busybox\", \"test\", \"-s\", \"/random\"]\n"),
+    )]);
+    fresh.ok(dir2.path(), &["build", "."]);
 }

@@ -48,6 +48,25 @@ struct RootFs {
     diff_ids: Vec<String>,
 }
 
+/// The image layer a snapshot was extracted from: an export can reuse
+/// that blob instead of writing the layer again (and a push can then
+/// mount it from the repository it came from).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LayerOrigin {
+    pub diff_id: String,
+    pub blob: Descriptor,
+}
+
+fn origin_key(id: SnapshotId) -> String {
+    format!("origin:{id}")
+}
+
+/// The origin recorded for a snapshot extracted from an image layer.
+pub fn layer_origin(store: &Store, id: SnapshotId) -> Option<LayerOrigin> {
+    let entry = store.meta().cache_get(&origin_key(id)).ok()??;
+    serde_json::from_slice(&entry.record).ok()
+}
+
 /// Images of the local store.
 pub struct LocalImages<'a> {
     pub store: &'a Store,
@@ -99,9 +118,11 @@ impl LocalImages<'_> {
         Ok(bytes)
     }
 
-    /// The snapshot holding layer `diff_id`, extracting `blob` the first
-    /// time that diff id is seen.
-    fn layer_snapshot(&self, diff_id: &str, blob: &Digest) -> Result<SnapshotId, String> {
+    /// The snapshot holding layer `diff_id`, extracting `layer` the first
+    /// time that diff id is seen (and remembering it as the snapshot's
+    /// [`LayerOrigin`]).
+    pub fn layer_snapshot(&self, diff_id: &str, layer: &Descriptor) -> Result<SnapshotId, String> {
+        let blob = &layer.digest.parse::<Digest>().map_err(|e| e.to_string())?;
         let key = format!("diff:{diff_id}");
         if let Some(entry) = self
             .store
@@ -135,6 +156,15 @@ impl LocalImages<'_> {
             .snapshots()
             .commit(id, 0)
             .map_err(|e| e.to_string())?;
+        let origin = LayerOrigin {
+            diff_id: diff_id.to_string(),
+            blob: layer.clone(),
+        };
+        let origin = serde_json::to_vec(&origin).expect("origin serializes");
+        self.store
+            .meta()
+            .cache_put(&origin_key(id), &origin)
+            .map_err(|e| e.to_string())?;
         let record = serde_json::to_vec(&id).expect("id serializes");
         self.store
             .meta()
@@ -162,8 +192,7 @@ impl ImageSource for LocalImages<'_> {
         }
         let mut chain = Vec::with_capacity(manifest.layers.len());
         for (layer, diff_id) in manifest.layers.iter().zip(&rootfs.rootfs.diff_ids) {
-            let blob = layer.digest.parse::<Digest>().map_err(|e| e.to_string())?;
-            chain.push(self.layer_snapshot(diff_id, &blob)?);
+            chain.push(self.layer_snapshot(diff_id, layer)?);
         }
         Ok((digest.to_string(), chain))
     }

@@ -98,6 +98,13 @@ pub trait ImageSource: Sync {
     fn resolve(&self, reference: &str) -> Result<(String, Vec<SnapshotId>), String>;
 }
 
+/// Results beyond the local store (`--cache-from`): the snapshot chain a
+/// cache key names, imported into the store on first use. Failures are
+/// the source's to report; the step then runs.
+pub trait RemoteCache: Sync {
+    fn fetch(&self, key: &str) -> Option<Vec<SnapshotId>>;
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SolveError {
     #[error("{name}: {message}")]
@@ -144,6 +151,8 @@ pub struct Solver<'a> {
     pub events: Option<Sender<Event>>,
     /// Ignore every cached result (`--no-cache`).
     pub no_cache: bool,
+    /// Consulted when the local cache misses (`--cache-from`).
+    pub remote_cache: Option<&'a dyn RemoteCache>,
 }
 
 impl Solver<'_> {
@@ -173,7 +182,7 @@ impl Solver<'_> {
     }
 
     /// Cache keys of all vertices, inputs first.
-    fn cache_keys(&self, graph: &Graph) -> Result<Vec<String>, SolveError> {
+    pub fn cache_keys(&self, graph: &Graph) -> Result<Vec<String>, SolveError> {
         let mut keys: Vec<String> = Vec::with_capacity(graph.vertices.len());
         for (id, v) in graph.vertices.iter().enumerate() {
             let mut h = Sha256::new();
@@ -283,7 +292,19 @@ impl Solver<'_> {
 
     fn cached(&self, key: &str) -> Result<Option<Vec<SnapshotId>>, SolveError> {
         let entry = self.store.meta().cache_get(key).map_err(store_error)?;
-        Ok(entry.and_then(|e| serde_json::from_slice::<Vec<SnapshotId>>(&e.record).ok()))
+        let local = entry.and_then(|e| serde_json::from_slice::<Vec<SnapshotId>>(&e.record).ok());
+        if local.is_some() {
+            return Ok(local);
+        }
+        let Some(chain) = self.remote_cache.and_then(|r| r.fetch(key)) else {
+            return Ok(None);
+        };
+        let record = serde_json::to_vec(&chain).expect("ids serialize");
+        self.store
+            .meta()
+            .cache_put(key, &record)
+            .map_err(store_error)?;
+        Ok(Some(chain))
     }
 
     /// Runs every vertex without an output once its inputs have one, on a

@@ -94,6 +94,7 @@ fn independent_vertices_run_in_parallel() {
         executor: Some(&executor),
         events: None,
         no_cache: false,
+        remote_cache: None,
     };
     let chain = solver.solve(&graph, 2).expect("both steps ran together");
     assert_eq!(chain.len(), 2);

@@ -88,7 +88,7 @@ struct LayerRecord {
 
 /// The compressed blob of one snapshot, written once per (snapshot,
 /// compression, epoch) and remembered.
-fn layer_blob(
+pub(crate) fn layer_blob(
     store: &Store,
     id: SnapshotId,
     compression: Compression,
@@ -102,6 +102,9 @@ fn layer_blob(
                 return Ok(record.layer);
             }
         }
+    }
+    if let Some(layer) = reused_blob(store, id, compression, epoch)? {
+        return Ok(layer);
     }
     let mut writer = store.content().writer()?;
     let info = layer::write_layer_compressed(
@@ -137,6 +140,45 @@ fn layer_blob(
         })?,
     )?;
     Ok(layer)
+}
+
+/// The blob a base-image snapshot was extracted from, when it can stand
+/// for the layer as is: same compression (or any, for the local store)
+/// and no SOURCE_DATE_EPOCH rewrite. Docker's media types are given
+/// their OCI names (same bytes).
+fn reused_blob(
+    store: &Store,
+    id: SnapshotId,
+    compression: Compression,
+    epoch: Option<i64>,
+) -> Result<Option<Layer>> {
+    let Some(origin) = kiln_solver::image::layer_origin(store, id).filter(|_| epoch.is_none())
+    else {
+        return Ok(None);
+    };
+    let media_type = origin.blob.media_type.as_str();
+    let kind = if media_type.ends_with("gzip") {
+        Compression::gzip()
+    } else if media_type.ends_with("zstd") {
+        Compression::zstd()
+    } else {
+        return Ok(None);
+    };
+    let matches = match compression {
+        Compression::None => true,
+        c => std::mem::discriminant(&c) == std::mem::discriminant(&kind),
+    };
+    let digest: Digest = origin.blob.digest.parse().map_err(|e| anyhow!("{e}"))?;
+    if !matches || !store.content().contains(&digest)? {
+        return Ok(None);
+    }
+    Ok(Some(Layer {
+        diff_id: origin.diff_id,
+        digest: origin.blob.digest,
+        size: origin.blob.size,
+        media_type: kind.media_type().to_string(),
+        created: store.snapshots().get(id)?.map_or(0, |r| r.created as i64),
+    }))
 }
 
 /// Tags the image and writes every requested output.

@@ -9,7 +9,7 @@
 
 mod contexts;
 mod convert;
-mod export;
+pub(crate) mod export;
 mod load;
 pub mod outputs;
 mod session;
@@ -62,6 +62,12 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
             kiln_frontend::reference::Reference::parse(t)
                 .map_err(|e| crate::report::usage(format!("invalid tag {t:?}: {e}")))
         })
+        .collect::<Result<Vec<_>>>()?;
+    crate::registry::build::check(args, &tags, &outputs)?;
+    let cache_to = args
+        .cache_to
+        .iter()
+        .map(|c| crate::registry::cache::parse_cache_to(c))
         .collect::<Result<Vec<_>>>()?;
 
     if args.dry_run {
@@ -151,6 +157,12 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
         rx.into_iter().for_each(|event| view.event(event));
         view
     });
+    let remote = crate::registry::cache::import(
+        &images,
+        &args.cache_from,
+        &args.registry.insecure,
+        mode != progress::Mode::Plain,
+    )?;
     let solver = Solver {
         store: &store,
         locals,
@@ -158,10 +170,17 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
         executor: Some(&executor),
         events: Some(tx),
         no_cache: args.no_cache,
+        remote_cache: remote
+            .as_ref()
+            .map(|r| r as &dyn kiln_solver::solve::RemoteCache),
     };
     let chain = match definition.root {
         Some(root) => solver.solve(&graph, root),
         None => Ok(Vec::new()),
+    };
+    let cache_keys = match (&chain, cache_to.is_empty()) {
+        (Ok(_), false) => solver.cache_keys(&graph).map_err(|e| anyhow!("{e}"))?,
+        _ => Vec::new(),
     };
     drop(solver);
     let mut view = printer.join().expect("the progress thread does not panic");
@@ -212,6 +231,21 @@ pub fn run(args: &BuildArgs) -> Result<i32> {
         let step = view.begin("pushing the image");
         crate::registry::build::push(&store, args, &tags, &outputs, &image.manifest.digest)
             .map_err(|e| view.abort(Some(step), e))?;
+        view.end(step);
+    }
+    if !cache_to.is_empty() {
+        let step = view.begin("exporting cache");
+        for to in &cache_to {
+            crate::registry::cache::export(
+                &store,
+                &cache_keys,
+                &chain,
+                to,
+                &args.registry.insecure,
+                mode != progress::Mode::Plain,
+            )
+            .map_err(|e| view.abort(Some(step), e))?;
+        }
         view.end(step);
     }
     let keys = std::mem::take(&mut view.keys);

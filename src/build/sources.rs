@@ -53,11 +53,19 @@ impl StoreResolver<'_> {
                 return Ok(d);
             }
         }
-        let registry = self.registry(&reference.domain)?;
         if !self.quiet {
             eprintln!("pulling {reference}");
         }
-        pull::pull(store, &registry, reference, platform, !self.quiet)
+        let pulled = self
+            .registry(&reference.domain)
+            .and_then(|r| pull::pull(store, &r, reference, platform, !self.quiet));
+        match pulled {
+            Err(e) if !self.always_pull => Err(RegistryError::Invalid(format!(
+                "{}: image not found in the local store, and pulling it failed: {e}",
+                reference.familiar()
+            ))),
+            other => other,
+        }
     }
 }
 

@@ -18,6 +18,11 @@ pub fn compression(args: &BuildArgs, outputs: &[Output]) -> Option<LayerCompress
     }
 }
 
+/// Fails early (before building) when a push has no name to push to.
+pub fn check(args: &BuildArgs, tags: &[Reference], outputs: &[Output]) -> Result<()> {
+    names(args, tags, outputs).map(|_| ())
+}
+
 /// The names to push: `name=` of registry outputs (else the tags), and
 /// the tags with `--push`.
 fn names(args: &BuildArgs, tags: &[Reference], outputs: &[Output]) -> Result<Vec<Reference>> {

@@ -17,6 +17,7 @@
 pub mod args;
 pub mod auth;
 pub mod build;
+pub mod cache;
 pub mod client;
 pub mod commands;
 pub mod credentials;

@@ -2,8 +2,9 @@
 //! layers streamed into the content store, each verified against its
 //! digest before it becomes visible. Layers download in parallel; blobs
 //! already stored are skipped; a download cut off midway resumes with a
-//! `Range` request. The manifest is stored last and the tag set after it,
-//! so a tag always names a complete image.
+//! `Range` request, in the same run or the next one (partial downloads are
+//! kept in `$KILN_ROOT/downloads/`). The manifest is stored last and the
+//! tag set after it, so a tag always names a complete image.
 
 use std::io::{Read, Write};
 
@@ -21,6 +22,9 @@ pub const DOCKER_LIST_MEDIA_TYPE: &str =
 /// Parallel blob downloads per image.
 const PARALLEL: usize = 4;
 const COPY_BUFFER: usize = 1 << 20;
+/// Interrupted downloads under `$KILN_ROOT`, kept across runs and resumed
+/// with a `Range` request (moved into the content store once complete).
+pub const DOWNLOADS: &str = "downloads";
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -221,16 +225,19 @@ fn parse_manifest(bytes: &[u8], media_type: &str, name: &str) -> Result<Manifest
 }
 
 /// Downloads the missing blobs, a few at a time.
-fn fetch_blobs(
+pub(crate) fn fetch_blobs(
     store: &Store,
     registry: &Registry,
     repository: &str,
     blobs: &[Descriptor],
     progress: bool,
 ) -> Result<()> {
-    let mut missing = Vec::new();
+    let mut missing: Vec<(&Descriptor, Digest)> = Vec::new();
     for b in blobs {
         let digest = parse_digest(&b.digest)?;
+        if missing.iter().any(|(_, d)| *d == digest) {
+            continue; // The same layer twice in one image.
+        }
         if !store
             .content()
             .contains(&digest)
@@ -298,22 +305,44 @@ fn fetch_blob(
     desc: &Descriptor,
     digest: &Digest,
 ) -> Result<()> {
-    let mut writer = store.content().writer().map_err(RegistryError::store)?;
+    let downloads = store.root().join(DOWNLOADS);
+    std::fs::create_dir_all(&downloads).map_err(|e| RegistryError::io(downloads.display(), e))?;
+    let partial = downloads.join(digest.hex());
+    let resume = || {
+        store
+            .content()
+            .resume_writer(&partial)
+            .map_err(RegistryError::store)
+    };
+    let mut writer = resume()?;
+    if store
+        .content()
+        .contains(digest)
+        .map_err(RegistryError::store)?
+    {
+        writer.discard(); // Another process finished it meanwhile.
+        return Ok(());
+    }
     let mut failures = 0;
     loop {
         let offset = writer.size();
-        let attempt = (|| -> Result<()> {
-            let (response, partial) = registry.get_blob(repository, &desc.digest, offset)?;
-            if offset > 0 && !partial {
-                // The server ignored the range: start over.
-                writer = store.content().writer().map_err(RegistryError::store)?;
+        // `Ok(false)`: the server ignored the range, start over.
+        let attempt = (|| -> Result<bool> {
+            let (response, ranged) = registry.get_blob(repository, &desc.digest, offset)?;
+            if offset > 0 && !ranged {
+                return Ok(false);
             }
             let remaining = desc.size.saturating_sub(writer.size());
             // One byte more than expected is enough to see a wrong size.
-            copy(response.take(remaining + 1), &mut writer, &desc.digest)
+            copy(response.take(remaining + 1), &mut writer, &desc.digest)?;
+            Ok(true)
         })();
         match attempt {
-            Ok(()) => break,
+            Ok(true) => break,
+            Ok(false) => {
+                writer.discard();
+                writer = resume()?;
+            }
             Err(e) if e.is_transient() && failures < 5 => {
                 failures += 1;
                 std::thread::sleep(std::time::Duration::from_millis(100 << failures));
@@ -321,12 +350,12 @@ fn fetch_blob(
             Err(e) => return Err(e),
         }
     }
-    if writer.size() != desc.size {
+    let got = writer.size();
+    if got != desc.size {
+        writer.discard();
         return Err(RegistryError::Invalid(format!(
-            "blob {}: the registry sent {} bytes, the manifest says {}; nothing was stored",
-            desc.digest,
-            writer.size(),
-            desc.size
+            "blob {}: the registry sent {got} bytes, the manifest says {}; nothing was stored",
+            desc.digest, desc.size
         )));
     }
     writer.commit(Some(digest)).map_err(|e| match e {

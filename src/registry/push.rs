@@ -77,7 +77,12 @@ pub fn push(
         });
     }
     let mut blobs = vec![document.config.clone()];
-    blobs.extend(document.layers.iter().cloned());
+    for layer in &document.layers {
+        // A layer may appear twice; send it once.
+        if !blobs.iter().any(|b| b.digest == layer.digest) {
+            blobs.push(layer.clone());
+        }
+    }
     let uploaded = push_blobs(store, registry, repository, &blobs, progress)?;
     let media_type = if document.media_type.is_empty() {
         MANIFEST_MEDIA_TYPE.to_string()

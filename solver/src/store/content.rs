@@ -65,6 +65,41 @@ impl ContentStore {
             size: 0,
             temp: Some(temp),
             blobs: self.blobs.clone(),
+            keep: false,
+        })
+    }
+
+    /// Continues (or starts) a download kept in `partial`, a file outside
+    /// `ingest/` on the store's filesystem that survives a crash: waits
+    /// for any other writer of it, re-hashes what is there and appends.
+    /// Dropping the writer keeps the file for the next attempt; a commit
+    /// moves it into place, and a digest mismatch deletes it.
+    pub fn resume_writer(&self, partial: &Path) -> Result<BlobWriter> {
+        use std::os::unix::fs::MetadataExt;
+        let mut file = loop {
+            let file = File::options()
+                .read(true)
+                .append(true)
+                .create(true)
+                .open(partial)
+                .at("open", partial)?;
+            lock::exclusive(&file).at("lock", partial)?;
+            // The writer we waited for may have moved the file into place:
+            // then start on a new one.
+            let ours = file.metadata().at("stat", partial)?.ino();
+            if fs::metadata(partial).is_ok_and(|m| m.ino() == ours) {
+                break file;
+            }
+        };
+        let mut hasher = Sha256::new();
+        let size = hash_into(&mut file, &mut hasher).at("read", partial)?;
+        Ok(BlobWriter {
+            file: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
+            hasher,
+            size,
+            temp: Some(partial.to_path_buf()),
+            blobs: self.blobs.clone(),
+            keep: true,
         })
     }
 
@@ -219,6 +254,23 @@ fn create_temp(dir: &Path) -> Result<(File, PathBuf)> {
     }
 }
 
+/// Feeds everything `reader` has into `hasher`; returns the byte count.
+fn hash_into(reader: &mut impl Read, hasher: &mut Sha256) -> io::Result<u64> {
+    let mut buf = vec![0u8; WRITE_BUFFER];
+    let mut total = 0;
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => {
+                hasher.update(&buf[..n]);
+                total += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 fn hash_reader(reader: &mut impl Read) -> io::Result<Digest> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; WRITE_BUFFER];
@@ -244,12 +296,19 @@ pub struct BlobWriter {
     /// The temp file; `None` once it was renamed or removed.
     temp: Option<PathBuf>,
     blobs: PathBuf,
+    /// A resumable download: dropping keeps the partial file.
+    keep: bool,
 }
 
 impl BlobWriter {
     /// Bytes written so far.
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// Drops the writer and its file, even a resumable one.
+    pub fn discard(mut self) {
+        self.keep = false;
     }
 
     /// The temp file being written (for error messages).
@@ -266,6 +325,8 @@ impl BlobWriter {
         let actual = Digest::from_sha256(std::mem::take(&mut self.hasher).finalize().into());
         let target = self.blobs.join(actual.hex());
         if let Some(expected) = expected.filter(|e| **e != actual) {
+            // Wrong bytes are never worth resuming.
+            self.keep = false;
             return Err(StoreError::DigestMismatch {
                 path: self.blobs.join(expected.hex()),
                 expected: expected.clone(),
@@ -273,6 +334,7 @@ impl BlobWriter {
             });
         }
         if already_stored(&target, self.size) {
+            self.keep = false;
             return Ok(actual); // Drop removes the temp file.
         }
         publish(&file, &temp, &target, &self.blobs)?;
@@ -330,7 +392,13 @@ impl Write for BlobWriter {
 impl Drop for BlobWriter {
     fn drop(&mut self) {
         if let Some(temp) = self.temp.take() {
-            let _ = fs::remove_file(temp);
+            if self.keep {
+                if let Some(mut file) = self.file.take() {
+                    let _ = file.flush();
+                }
+            } else {
+                let _ = fs::remove_file(temp);
+            }
         }
     }
 }

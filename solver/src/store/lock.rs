@@ -68,6 +68,17 @@ impl LockFile {
     }
 }
 
+/// Blocking exclusive flock on an open file.
+pub(crate) fn exclusive(file: &File) -> io::Result<()> {
+    loop {
+        match flock(file, FlockOperation::LockExclusive) {
+            Ok(()) => return Ok(()),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Non-blocking exclusive flock on an open file: `Ok(false)` if another
 /// open file description holds a lock on it.
 pub(crate) fn try_exclusive(file: &File) -> io::Result<bool> {

@@ -1026,3 +1026,30 @@ fn store_measure_open_and_lookups() {
     );
     drop(other);
 }
+
+#[test]
+fn resume_writer_keeps_partial_files_until_commit() {
+    let (dir, store) = open_temp();
+    let partial = dir.path().join("partial");
+    let content = b"the whole blob, written in two sessions";
+    let digest = Digest::of(content);
+    let mut w = store.content().resume_writer(&partial).unwrap();
+    w.write_all(&content[..10]).unwrap();
+    drop(w);
+    assert_eq!(fs::read(&partial).unwrap(), &content[..10], "kept on drop");
+    let mut w = store.content().resume_writer(&partial).unwrap();
+    assert_eq!(w.size(), 10);
+    w.write_all(&content[10..]).unwrap();
+    assert_eq!(w.commit(Some(&digest)).unwrap(), digest);
+    assert!(!partial.exists());
+    assert_eq!(read_blob(&store, &digest), content);
+
+    // Wrong bytes are not kept for another attempt.
+    let mut w = store.content().resume_writer(&partial).unwrap();
+    w.write_all(b"garbage").unwrap();
+    assert!(w.commit(Some(&digest)).is_err());
+    assert!(!partial.exists());
+    let w = store.content().resume_writer(&partial).unwrap();
+    w.discard();
+    assert!(!partial.exists());
+}
