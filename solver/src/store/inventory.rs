@@ -17,6 +17,7 @@
 //! | `sha256:<hex>` (a solve)    | JSON array of snapshot ids      | those snapshots          |
 //! | `diff:<diff id>`            | JSON snapshot id                | that snapshot            |
 //! | `layer:<snapshot>:<opts>`   | JSON `{"layer":{"digest",..}}`  | the blob; *belongs to* the snapshot (goes when it goes) |
+//! | `origin:<snapshot>`         | JSON `{"diff_id","blob":{"digest",..}}` | the blob a pulled layer came from; *belongs to* the snapshot |
 //! | anything else               | JSON                            | a top-level snapshot id or array of ids; every `"digest"` field's blob |
 //!
 //! A record whose value a known kind cannot decode is corrupt: GC and
@@ -76,6 +77,9 @@ pub fn classify(key: &str, record: &[u8]) -> std::result::Result<Refers, String>
     if let Some(rest) = key.strip_prefix("layer:") {
         return classify_layer(rest, record);
     }
+    if let Some(rest) = key.strip_prefix("origin:") {
+        return classify_origin(rest, record);
+    }
     if key.starts_with("sha256:") {
         let chain: Vec<SnapshotId> = serde_json::from_slice(record).map_err(|e| e.to_string())?;
         return Ok(Refers {
@@ -109,6 +113,31 @@ fn classify_layer(rest: &str, record: &[u8]) -> std::result::Result<Refers, Stri
         blobs: vec![parsed.layer.digest],
         owner: Some(owner),
         diff_id: parsed.layer.diff_id,
+        strict: true,
+        ..Refers::default()
+    })
+}
+
+/// `origin:<snapshot>`: the original blob of a layer extracted from an
+/// image (exported as is rather than recompressed).
+fn classify_origin(rest: &str, record: &[u8]) -> std::result::Result<Refers, String> {
+    #[derive(Deserialize)]
+    struct Origin {
+        diff_id: String,
+        blob: Blob,
+    }
+    #[derive(Deserialize)]
+    struct Blob {
+        digest: Digest,
+    }
+    let owner = rest
+        .parse::<SnapshotId>()
+        .map_err(|e| format!("key: {e}"))?;
+    let parsed: Origin = serde_json::from_slice(record).map_err(|e| e.to_string())?;
+    Ok(Refers {
+        blobs: vec![parsed.blob.digest],
+        owner: Some(owner),
+        diff_id: Some(parsed.diff_id),
         strict: true,
         ..Refers::default()
     })
