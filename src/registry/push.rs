@@ -299,6 +299,8 @@ fn upload(
     session: Option<String>,
 ) -> Result<()> {
     let path = store.content().path(&parse_digest(&blob.digest)?);
+    // The body is reopened per attempt; fail clearly if the blob is gone.
+    std::fs::metadata(&path).map_err(|e| RegistryError::io(path.display(), e))?;
     let mut session = session.map(|location| Session {
         location,
         offset: 0,
