@@ -175,6 +175,17 @@ pub struct BuildArgs {
     pub registry: registry::args::RegistryArgs,
 }
 
+impl Command {
+    /// Commands whose output is a listing or document on stdout, often
+    /// piped into `head` or `jq`.
+    pub fn prints_listing(&self) -> bool {
+        matches!(
+            self,
+            Command::Images(_) | Command::Debug(_) | Command::Version | Command::Completion { .. }
+        )
+    }
+}
+
 /// Runs the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     let config = crate::config::load()?;

@@ -11,6 +11,14 @@ fn main() {
         Ok(cli) => cli,
         Err(err) => kiln::hints::exit_with(err),
     };
+    if cli.command.prints_listing() {
+        // `kiln images | head`: end quietly when the reader goes, like
+        // other Unix tools, instead of panicking on EPIPE. Builds and
+        // registry commands keep EPIPE as an error (they talk to pipes
+        // and sockets of their own).
+        // SAFETY: called before any thread that could write is started.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     match kiln::cli::run(cli) {
         Ok(code) => std::process::exit(code),
         Err(err) => {

@@ -153,3 +153,25 @@ fn root_flag_and_config_file() {
     );
     assert!(err.contains("unknown field `progres`"), "{err}");
 }
+
+/// `kiln completion bash | head -1`: when the reader goes away, kiln ends
+/// like other Unix tools (SIGPIPE), not with a panic message.
+#[test]
+fn closed_stdout_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let kiln = Kiln::new();
+    let out = kiln
+        .cmd(std::path::Path::new("."), &["completion", "bash"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{out:?}");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
