@@ -52,7 +52,12 @@ fn interrupt_a_running_step(kiln: &Kiln, signal: i32) {
         }
     }
     assert!(log.contains("step-started"), "{log}");
+    // The shell prints before it starts `sleep`: wait for the process.
     let needle = format!("sleep {seconds}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while processes_with(&needle).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     assert_eq!(processes_with(&needle).len(), 1, "the step runs");
     // SAFETY: signalling the child we started, by its PID.
     unsafe { libc::kill(child.id() as i32, signal) };
