@@ -73,6 +73,12 @@ fn interrupt_a_running_step(kiln: &Kiln, signal: i32) {
         "terminated"
     };
     assert!(log.contains(&format!("error: {word}")), "{log}");
+    // Killed with the step's PID namespace; give the kernel a moment to
+    // finish tearing it down.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !processes_with(&needle).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     assert_eq!(processes_with(&needle), Vec::<String>::new());
     // Nothing left behind: no scratch directory (its mounts were under
     // it), no snapshot being prepared.
